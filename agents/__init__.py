@@ -1,0 +1,1 @@
+"""StudyPilot's domain: the state machine, the session store, and (later) the agents."""

@@ -1,0 +1,1 @@
+"""StudyPilot's running service: settings, database, auth, HTTP app and CLI."""

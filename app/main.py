@@ -1,0 +1,89 @@
+"""The composition root: ``create_app(settings)`` builds everything in the lifespan.
+
+Start-up: the embedded PostgreSQL when no ``DATABASE_URL`` is set, the pool, the
+migrations (under their advisory lock), the authenticator. Shut-down reverses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from app.auth import Authenticator, resolve_secret
+from app.database import Db
+from app.embedded import EmbeddedPostgres
+from app.graphiql import ASSETS_DIR, ASSETS_PATH
+from app.limits import BodyLimit
+from app.migrations import migrate
+from app.services import Services
+from app.settings import Settings
+from app.users import UserDirectory
+from schema import build_schema
+from schema.view import GraphQLView
+
+log = logging.getLogger("studypilot")
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Database (embedded if need be), migrations, auth: the long-lived clients."""
+    async with AsyncExitStack() as stack:
+        url = settings.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            url = await embedded.astart()
+            stack.push_async_callback(embedded.astop)
+        db = Db(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        await db.connect()
+        stack.push_async_callback(db.disconnect)
+        applied = await migrate(db)
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        authenticator = Authenticator(resolve_secret(settings), settings.jwt_audience)
+        yield Services(settings, db, authenticator, UserDirectory(db))
+
+
+async def healthz(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    try:
+        await services.db.fetchval("SELECT 1")
+    except (OSError, ConnectionError) as exc:
+        return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The ASGI app. With ``services`` given (tests), the lifespan opens nothing itself."""
+    view = GraphQLView(schema=build_schema(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        async with open_services(settings) as opened:
+            app.state.services = opened
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="graphiql"),
+        ],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    return app

@@ -1,0 +1,18 @@
+"""What the composition root builds once and hands down: the long-lived clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.auth import Authenticator
+from app.database import Db
+from app.settings import Settings
+from app.users import UserDirectory
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Db
+    authenticator: Authenticator
+    users: UserDirectory

@@ -1,0 +1,154 @@
+"""Settings: read once from the environment, typed, documented.
+
+This is the only module that reads the environment. Every setting is data with its
+help text (``SETTINGS``); the README lists them all and a test checks it. A bad value
+stops start-up with a ``SettingsError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import Secret
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    field: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"expected zero or a positive integer, got {value}")
+    return value
+
+
+def _optional_str(raw: str) -> str | None:
+    return raw or None
+
+
+def _optional_secret(raw: str) -> Secret | None:
+    if not raw:
+        return None
+    if len(raw) < 32:
+        raise ValueError("a JWT secret must be at least 32 characters")
+    return Secret(raw)
+
+
+def _database_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL")
+    return raw.replace("postgres://", "postgresql://", 1)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "database_url", _database_url,
+            "PostgreSQL URL. Unset: an embedded PostgreSQL is started in the data dir."),
+    Setting("STUDYPILOT_DATA_DIR", "data_dir", Path,
+            "Directory for the embedded database and the generated JWT secret."),
+    Setting("STUDYPILOT_JWT_SECRET", "jwt_secret", _optional_secret,
+            "HS256 secret (32+ chars) for bearer tokens. Unset: generated into the data dir."),
+    Setting("STUDYPILOT_JWT_AUDIENCE", "jwt_audience", _optional_str,
+            "If set, tokens must carry this `aud` claim (Supabase uses `authenticated`)."),
+    Setting("STUDYPILOT_HOST", "host", str,
+            "Interface `studypilot serve` binds to (overridden by --host)."),
+    Setting("STUDYPILOT_PORT", "port", _positive_int,
+            "Port `studypilot serve` listens on (overridden by --port)."),
+    Setting("STUDYPILOT_MODEL", "model", str,
+            "litellm model for the agents; default the built-in offline model."),
+    Setting("STUDYPILOT_DB_POOL_MIN", "db_pool_min", _non_negative_int,
+            "Minimum connections kept in the database pool."),
+    Setting("STUDYPILOT_DB_POOL_MAX", "db_pool_max", _positive_int,
+            "Maximum connections in the database pool."),
+    Setting("STUDYPILOT_MAX_BODY_BYTES", "max_body_bytes", _positive_int,
+            "Largest accepted HTTP request body; larger bodies get 413."),
+    Setting("STUDYPILOT_MAX_SYLLABUS_CHARS", "max_syllabus_chars", _positive_int,
+            "Longest accepted syllabus; longer is refused with INVALID_INPUT."),
+    Setting("STUDYPILOT_MAX_CONTEXT_BYTES", "max_context_bytes", _positive_int,
+            "Largest accepted session context (JSON) in saveSession."),
+    Setting("STUDYPILOT_MAX_QUERY_DEPTH", "max_query_depth", _positive_int,
+            "Deepest accepted GraphQL selection."),
+    Setting("STUDYPILOT_MAX_ALIASES", "max_aliases", _positive_int,
+            "Most aliases accepted in one GraphQL document."),
+    Setting("STUDYPILOT_MAX_TOKENS", "max_tokens", _positive_int,
+            "Most lexical tokens accepted in one GraphQL document."),
+    Setting("STUDYPILOT_MAX_PAGE_SIZE", "max_page_size", _positive_int,
+            "Cap on `first` for every connection."),
+    Setting("STUDYPILOT_DEBUG", "debug", _bool,
+            "Show unexpected errors' messages instead of masking them. Never in production."),
+    Setting("STUDYPILOT_LOG_LEVEL", "log_level", str,
+            "Log level: debug, info, warning, error."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".studypilot")
+    jwt_secret: Secret | None = None
+    jwt_audience: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str = "studypilot/offline"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_syllabus_chars: int = 200_000
+    max_context_bytes: int = 64 * 1024
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    max_page_size: int = 100
+    debug: bool = False
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.key)
+            if raw is None:
+                continue
+            try:
+                values[setting.field] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{setting.key}: {exc}") from exc
+        settings = cls(**values)
+        if settings.db_pool_min > settings.db_pool_max:
+            raise SettingsError("STUDYPILOT_DB_POOL_MIN: larger than STUDYPILOT_DB_POOL_MAX")
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)

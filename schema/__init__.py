@@ -1,0 +1,41 @@
+"""The Strawberry schema: types, queries, mutations, the request context, DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.base_extension import SchemaExtension
+
+from app.settings import Settings
+from schema.errors import should_mask
+from schema.mutations import Mutation
+from schema.queries import Query
+from schema.types import Quiz, StudySession, Topic
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    s = settings
+    # Factories: a fresh extension per request (the parse/validate LRUs are shared).
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=s.max_tokens),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=s.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=s.max_aliases),
+    ]
+    if not settings.debug:
+        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, types=[StudySession, Topic, Quiz],
+        extensions=extensions,  # type: ignore[arg-type]
+    )
