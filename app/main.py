@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -55,7 +56,7 @@ async def healthz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
     try:
         await services.db.fetchval("SELECT 1")
-    except (OSError, ConnectionError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
     return JSONResponse({"status": "ok"})
 

@@ -52,6 +52,38 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError(f"expected zero or a positive number, got {raw!r}")
+    return value
+
+
+def _probability(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < 1:
+        raise ValueError(f"expected a probability strictly between 0 and 1, got {raw!r}")
+    return value
+
+
+def _percent(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value <= 100:
+        raise ValueError(f"expected 1..100, got {value}")
+    return value
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def _optional_str(raw: str) -> str | None:
     return raw or None
 
@@ -87,6 +119,41 @@ SETTINGS: tuple[Setting, ...] = (
             "Port `studypilot serve` listens on (overridden by --port)."),
     Setting("STUDYPILOT_MODEL", "model", str,
             "litellm model for the agents; default the built-in offline model."),
+    Setting("STUDYPILOT_MODEL_PLANNER", "model_planner", _optional_str,
+            "Model for the planner agent only (default: STUDYPILOT_MODEL)."),
+    Setting("STUDYPILOT_MODEL_TUTOR", "model_tutor", _optional_str,
+            "Model for the tutor agent and tutor chats (default: STUDYPILOT_MODEL)."),
+    Setting("STUDYPILOT_MODEL_QUIZ", "model_quiz", _optional_str,
+            "Model for the quiz agent (default: STUDYPILOT_MODEL)."),
+    Setting("STUDYPILOT_MODEL_MISCONCEPTION", "model_misconception", _optional_str,
+            "Model for the misconception agent (default: STUDYPILOT_MODEL)."),
+    Setting("STUDYPILOT_MODEL_FALLBACKS", "model_fallbacks", _csv,
+            "Comma-separated models tried in order when the main one keeps failing."),
+    Setting("STUDYPILOT_LLM_TIMEOUT_S", "llm_timeout_s", _positive_float,
+            "Seconds one model call may take before it counts as a timeout (enforced by us)."),
+    Setting("STUDYPILOT_LLM_RETRIES", "llm_retries", _non_negative_int,
+            "Retries of a model call after a timeout, rate limit, provider error or invalid "
+            "reply (with backoff), before the step fails."),
+    Setting("STUDYPILOT_LLM_BACKOFF_S", "llm_backoff_s", _non_negative_float,
+            "First backoff between retries in seconds (doubles each retry, with jitter)."),
+    Setting("STUDYPILOT_OFFLINE_LATENCY_MS", "offline_latency_ms", _non_negative_int,
+            "Simulated latency of the offline model per call, to behave like a remote one."),
+    Setting("STUDYPILOT_PLAN_CACHE_TTL_S", "plan_cache_ttl_s", _positive_int,
+            "How long a generated plan is reused for the same exam and syllabus."),
+    Setting("STUDYPILOT_QUIZ_QUESTIONS", "quiz_questions", _positive_int,
+            "Questions per quiz."),
+    Setting("STUDYPILOT_CHAT_WINDOW", "chat_window", _positive_int,
+            "Most recent chat messages given to the tutor with a new question."),
+    Setting("STUDYPILOT_BKT_PRIOR", "bkt_prior", _probability,
+            "Bayesian Knowledge Tracing: P(known) before any answer."),
+    Setting("STUDYPILOT_BKT_LEARN", "bkt_learn", _probability,
+            "BKT: P(learning the skill) at each practice opportunity."),
+    Setting("STUDYPILOT_BKT_GUESS", "bkt_guess", _probability,
+            "BKT: P(right answer without knowing)."),
+    Setting("STUDYPILOT_BKT_SLIP", "bkt_slip", _probability,
+            "BKT: P(wrong answer despite knowing)."),
+    Setting("STUDYPILOT_MASTERY_THRESHOLD", "mastery_threshold", _percent,
+            "Mastery (0..100) at which a topic counts as mastered."),
     Setting("STUDYPILOT_DB_POOL_MIN", "db_pool_min", _non_negative_int,
             "Minimum connections kept in the database pool."),
     Setting("STUDYPILOT_DB_POOL_MAX", "db_pool_max", _positive_int,
@@ -121,6 +188,23 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     model: str = "studypilot/offline"
+    model_planner: str | None = None
+    model_tutor: str | None = None
+    model_quiz: str | None = None
+    model_misconception: str | None = None
+    model_fallbacks: tuple[str, ...] = ()
+    llm_timeout_s: float = 60.0
+    llm_retries: int = 2
+    llm_backoff_s: float = 0.5
+    offline_latency_ms: int = 0
+    plan_cache_ttl_s: int = 7 * 86400
+    quiz_questions: int = 5
+    chat_window: int = 12
+    bkt_prior: float = 0.2
+    bkt_learn: float = 0.15
+    bkt_guess: float = 0.25
+    bkt_slip: float = 0.1
+    mastery_threshold: int = 85
     db_pool_min: int = 2
     db_pool_max: int = 10
     max_body_bytes: int = 8 * 1024 * 1024
@@ -149,6 +233,11 @@ class Settings:
         if settings.db_pool_min > settings.db_pool_max:
             raise SettingsError("STUDYPILOT_DB_POOL_MIN: larger than STUDYPILOT_DB_POOL_MAX")
         return settings
+
+    def model_for(self, agent: str) -> str:
+        """The model an agent uses: its own setting, else STUDYPILOT_MODEL."""
+        own: str | None = getattr(self, f"model_{agent}", None)
+        return own or self.model
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

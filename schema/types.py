@@ -17,6 +17,7 @@ from agents.session_store import EventRecord, SessionRecord
 from agents.state_machine import StudyPhase as DomainPhase
 from agents.topic_store import ChatRecord, QuizRecord, TopicRecord
 from schema import ids
+from schema.errors import RequestError
 from schema.connections import Edge, PageInfo, decode_cursor, encode_cursor, page_size
 
 StudyPhase = strawberry.enum(DomainPhase, name="StudyPhase",
@@ -249,9 +250,11 @@ class StudySession(Node):
     async def history(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> AgentActionConnection:
-        cap = info.context.services.settings.max_page_size
-        limit = page_size(first, cap)
-        after_seq = _seq_cursor(after)
+        try:
+            limit = page_size(first, info.context.services.settings.max_page_size)
+            after_seq = _seq_cursor(after)
+        except InvalidInput as exc:
+            raise RequestError.of(exc) from None
         events = await session_store.list_events(info.context.db, self.record.id, after_seq,
                                                  limit + 1)
         edges = [Edge(cursor=encode_cursor(f"seq:{e.seq}"), node=AutopilotStep.of(e))

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from cross_web import HTTPException
 
 from app.auth import AuthError
@@ -46,8 +47,10 @@ class GraphQLView(GraphQL[Context, None]):
         if exc.reason == "Unsupported content type":
             return json_error(415, "Unsupported Media Type: send application/json",
                               "UNSUPPORTED_MEDIA_TYPE")
-        if exc.status_code == 405:
-            return json_error(405, exc.reason, "METHOD_NOT_ALLOWED")
+        if exc.status_code == 405 or isinstance(exc.__cause__, InvalidOperationTypeError):
+            response = json_error(405, exc.reason, "METHOD_NOT_ALLOWED")
+            response.headers["allow"] = "POST"
+            return response
         return json_error(exc.status_code, exc.reason, "BAD_REQUEST")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -70,6 +73,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self._ide)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # invalid UTF-8 is a JSONDecodeError here, so a 400
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
