@@ -241,3 +241,14 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def settings_table() -> str:
+    """The README's settings table (a test keeps the README equal to it)."""
+    defaults = Settings()
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    for s in SETTINGS:
+        value = getattr(defaults, s.field)
+        shown = "unset" if value in (None, ()) else f"`{value}`"
+        lines.append(f"| `{s.key}` | {shown} | {s.help} |")
+    return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
@@ -14,12 +15,19 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from app.settings import Settings
-from schema.errors import should_mask
+from schema.errors import log_faults, should_mask
 from schema.mutations import Mutation
 from schema.queries import Query
 from schema.types import Quiz, StudySession, Topic
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        log_faults(errors)  # expected errors (auth, validation, limits) are not logged
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -35,7 +43,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.debug:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
-    return strawberry.Schema(
+    return Schema(
         query=Query, mutation=Mutation, types=[StudySession, Topic, Quiz],
         extensions=extensions,  # type: ignore[arg-type]
     )

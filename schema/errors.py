@@ -45,9 +45,12 @@ class Unauthenticated(GraphQLError):
 def should_mask(error: GraphQLError) -> bool:
     """Mask faults; keep validation errors and our own public errors."""
     original = error.original_error
-    if original is None or isinstance(original, Unauthenticated):
-        return False
-    if isinstance(original, GraphQLError):  # e.g. variable coercion, depth limit
-        return False
-    log.error("unexpected error in %s", error.path, exc_info=original)
-    return True
+    # None: parse/validation errors. GraphQLError: ours (auth, bad arguments) or coercion.
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def log_faults(errors: list[GraphQLError]) -> None:
+    """Log the errors that are faults, with their traceback; the rest are the client's."""
+    for error in errors:
+        if should_mask(error):
+            log.error("unexpected error at %s", error.path, exc_info=error.original_error)

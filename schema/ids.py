@@ -30,7 +30,7 @@ def parse(value: str) -> tuple[str | None, UUID]:
 
 
 def decode(value: str, type_name: str, field: str) -> UUID:
-    """The uuid inside ``value``; ``InvalidInput`` naming ``field`` if it is not a ``type_name`` id."""
+    """The uuid inside ``value``; ``InvalidInput`` naming ``field`` unless a ``type_name`` id."""
     try:
         found, raw = parse(value)
     except ValueError as exc:

@@ -17,8 +17,8 @@ from agents.session_store import EventRecord, SessionRecord
 from agents.state_machine import StudyPhase as DomainPhase
 from agents.topic_store import ChatRecord, QuizRecord, TopicRecord
 from schema import ids
-from schema.errors import RequestError
 from schema.connections import Edge, PageInfo, decode_cursor, encode_cursor, page_size
+from schema.errors import RequestError
 
 StudyPhase = strawberry.enum(DomainPhase, name="StudyPhase",
                              description="Where a study session is in its loop.")

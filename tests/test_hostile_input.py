@@ -108,8 +108,8 @@ async def test_unknown_operation_name(make_caller, unchanged) -> None:
 
 
 async def test_mutation_over_get_is_refused(client, unchanged) -> None:
-    response = await client.get("/graphql", params={
-        "query": 'mutation { startSession(input: {examType: "a", syllabus: "b"}) { session { id } } }'})
+    query = 'mutation { startSession(input: {examType: "a", syllabus: "b"}) { session { id } } }'
+    response = await client.get("/graphql", params={"query": query})
     assert response.status_code == 405
 
 
@@ -136,8 +136,9 @@ async def test_bad_cursors_and_page_sizes(make_caller, unchanged) -> None:
 
 
 async def test_unexpected_errors_are_masked(make_caller) -> None:
-    from schema.errors import should_mask
     from graphql import GraphQLError
+
+    from schema.errors import should_mask
 
     assert should_mask(GraphQLError("boom", original_error=RuntimeError("secret detail")))
 
