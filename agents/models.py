@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -53,6 +53,8 @@ class Distractor(_Strict):
 
 
 class Question(_Strict):
+    """A multiple-choice question, checked before any student sees it."""
+
     prompt: str = Field(min_length=1, max_length=2000)
     options: list[str] = Field(min_length=2, max_length=6)
     correct_index: int = Field(ge=0)
@@ -61,11 +63,44 @@ class Question(_Strict):
     explanation: str
     distractors: list[Distractor] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _fair(self) -> Question:
+        check_question(self)
+        return self
+
+
+def check_question(q: Question) -> None:
+    """Distinct options, key in range, and no option that gives the answer away by length."""
+    normalised = [" ".join(o.lower().split()) for o in q.options]
+    if any(not o for o in normalised):
+        raise ValueError("an option is empty")
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"options must be distinct: {q.options}")
+    if q.correct_index >= len(q.options):
+        raise ValueError(f"correct_index {q.correct_index} is out of range for "
+                         f"{len(q.options)} options")
+    for d in q.distractors:
+        if d.option_index >= len(q.options) or d.option_index == q.correct_index:
+            raise ValueError(f"distractor option_index {d.option_index} is not a wrong option")
+    key = len(q.options[q.correct_index])
+    others = sorted(len(o) for i, o in enumerate(q.options) if i != q.correct_index)
+    median = others[len(others) // 2]
+    if len(q.options) > 2 and key > max(2 * median, median + 40) and key > others[-1]:
+        raise ValueError("the key is much longer than every other option: it gives the answer "
+                         "away; make the options of similar length")
+
 
 class Quiz(_Strict):
     topic: str
     questions: list[Question] = Field(min_length=1, max_length=20)
     time_estimate_minutes: int = Field(ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> Quiz:
+        prompts = [" ".join(q.prompt.lower().split()) for q in self.questions]
+        if len(set(prompts)) != len(prompts):
+            raise ValueError("two questions have the same prompt")
+        return self
 
 
 class MisconceptionAnalysis(_Strict):

@@ -18,7 +18,7 @@ from app.database import Db
 
 SESSION_COLUMNS = """
     s.id, s.user_id, s.exam_type, s.exam_date, s.syllabus, s.current_state,
-    s.current_context, s.metadata, s.current_topic_id, s.version, s.last_seq,
+    s.current_context, s.metadata, s.current_topic_id, s.current_quiz_id, s.version, s.last_seq,
     s.created_at, s.updated_at"""
 
 INSERT_SESSION = f"""
@@ -53,7 +53,9 @@ UPDATE_STATE = f"""
 WITH s AS (
     UPDATE study_sessions
     SET current_state = $3, current_context = $4, version = version + 1,
-        last_seq = last_seq + 1, updated_at = now()
+        last_seq = last_seq + 1, updated_at = now(),
+        current_topic_id = coalesce($9::uuid, current_topic_id),
+        current_quiz_id = coalesce($10::uuid, current_quiz_id)
     WHERE id = $1 AND version = $2
     RETURNING *
 ), e AS (
@@ -87,6 +89,7 @@ class SessionRecord:
     context: dict[str, Any]
     metadata: dict[str, Any]
     current_topic_id: UUID | None
+    current_quiz_id: UUID | None
     version: int
     last_seq: int
     created_at: datetime
@@ -98,7 +101,8 @@ class SessionRecord:
             id=row["id"], user_id=row["user_id"], exam_type=row["exam_type"],
             exam_date=row["exam_date"], syllabus=row["syllabus"], state=row["current_state"],
             context=row["current_context"], metadata=row["metadata"],
-            current_topic_id=row["current_topic_id"], version=row["version"],
+            current_topic_id=row["current_topic_id"], current_quiz_id=row["current_quiz_id"],
+            version=row["version"],
             last_seq=row["last_seq"], created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -155,11 +159,13 @@ async def count_sessions(db: Db, user_id: UUID) -> int:
 async def update_state(
     db: Db, current: SessionRecord, state: str, context: dict[str, Any], *, action: str,
     data: Any = None, reasoning: str | None = None, duration_ms: int | None = None,
+    topic_id: UUID | None = None, quiz_id: UUID | None = None,
 ) -> SessionRecord | None:
-    """Write the new phase, context and event; None when ``current.version`` is stale."""
+    """Write the new phase, context and event (and, if given, the current topic/quiz);
+    None when ``current.version`` is stale."""
     return _maybe(await db.fetchrow(
         UPDATE_STATE, current.id, current.version, state, context, action,
-        data if data is not None else {}, reasoning, duration_ms,
+        data if data is not None else {}, reasoning, duration_ms, topic_id, quiz_id,
     ))
 
 

@@ -155,6 +155,15 @@ async def transition(
     """Apply ``command`` if the table allows it; one atomic write, or none."""
     current = await load_state(db, user_id, session_id)
     _check_version(current, expected_version)
+    return await advance(db, current, command, context=context, **event)
+
+
+async def advance(
+    db: Db, current: SessionRecord, command: Command, *,
+    context: StudentContext | None = None, **event: Any,
+) -> SessionRecord:
+    """Apply ``command`` to a session as it was read (``current``): refused if the table
+    does not allow it, ``Conflict`` if another writer changed the session since."""
     target = next_phase(StudyPhase(current.state), command)
     return await _write(db, current, target, command.value, context, **event)
 

@@ -16,24 +16,28 @@ from app.database import Db
 
 SELECT_TOPICS_BY_SESSIONS = """
 SELECT t.id, t.session_id, t.position, t.name, t.status, t.mastery_score,
-       t.estimated_minutes, t.weight, t.review_due_at
+       t.estimated_minutes, t.weight, t.review_due_at, t.summary, t.p_known, t.attempts,
+       t.correct
 FROM topics t JOIN study_sessions s ON s.id = t.session_id
 WHERE t.session_id = ANY($1::uuid[]) AND s.user_id = $2
 ORDER BY t.session_id, t.position"""
 
 SELECT_TOPICS_BY_IDS = """
 SELECT t.id, t.session_id, t.position, t.name, t.status, t.mastery_score,
-       t.estimated_minutes, t.weight, t.review_due_at
+       t.estimated_minutes, t.weight, t.review_due_at, t.summary, t.p_known, t.attempts,
+       t.correct
 FROM topics t JOIN study_sessions s ON s.id = t.session_id
 WHERE t.id = ANY($1::uuid[]) AND s.user_id = $2"""
 
 SELECT_QUIZZES_BY_TOPICS = """
-SELECT id, session_id, topic_id, questions, time_estimate_minutes, created_at
+SELECT id, session_id, topic_id, questions, time_estimate_minutes, created_at,
+       submitted_at, score
 FROM quizzes WHERE topic_id = ANY($1::uuid[]) AND user_id = $2
 ORDER BY topic_id, created_at, id"""
 
 SELECT_QUIZZES_BY_IDS = """
-SELECT id, session_id, topic_id, questions, time_estimate_minutes, created_at
+SELECT id, session_id, topic_id, questions, time_estimate_minutes, created_at,
+       submitted_at, score
 FROM quizzes WHERE id = ANY($1::uuid[]) AND user_id = $2"""
 
 SELECT_CHATS_BY_TOPICS = """
@@ -58,6 +62,10 @@ class TopicRecord:
     estimated_minutes: int | None
     weight: float
     review_due_at: datetime | None
+    summary: str = ""
+    p_known: float | None = None
+    attempts: int = 0
+    correct: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class QuizRecord:
     questions: list[dict[str, Any]]
     time_estimate_minutes: int
     created_at: datetime
+    submitted_at: datetime | None = None
+    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,3 +139,25 @@ async def usage_by_sessions(db: Db, session_ids: list[UUID]) -> dict[UUID, Usage
                                  float(row["cost_usd"]))
         for row in rows
     }
+
+
+SELECT_ANSWERS_BY_QUIZZES = """
+SELECT quiz_id, question_id, choice, correct FROM quiz_answers
+WHERE quiz_id = ANY($1::uuid[]) AND user_id = $2"""
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    quiz_id: UUID
+    question_id: str
+    choice: int
+    correct: bool
+
+
+async def answers_by_quizzes(
+    db: Db, user_id: UUID, quiz_ids: list[UUID]
+) -> dict[UUID, dict[str, AnswerRecord]]:
+    grouped: dict[UUID, dict[str, AnswerRecord]] = defaultdict(dict)
+    for row in await db.fetch(SELECT_ANSWERS_BY_QUIZZES, quiz_ids, user_id):
+        grouped[row["quiz_id"]][row["question_id"]] = AnswerRecord(**dict(row))
+    return grouped

@@ -1,14 +1,17 @@
 """The composition root: ``create_app(settings)`` builds everything in the lifespan.
 
 Start-up: the embedded PostgreSQL when no ``DATABASE_URL`` is set, the pool, the
-migrations (under their advisory lock), the authenticator. Shut-down reverses it.
+migrations (under their advisory lock), the authenticator, the LLM gateway (litellm is
+imported in the background). Shut-down reverses it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 import asyncpg
 from starlette.applications import Starlette
@@ -18,6 +21,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from agents.llm import LlmGateway
+from agents.llm_calls import record_call
 from app.auth import Authenticator, resolve_secret
 from app.database import Db
 from app.embedded import EmbeddedPostgres
@@ -49,7 +54,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if applied:
             log.info("migrations applied: %s", ", ".join(applied))
         authenticator = Authenticator(resolve_secret(settings), settings.jwt_audience)
-        yield Services(settings, db, authenticator, UserDirectory(db))
+        llm = LlmGateway(settings, partial(record_call, db))
+        stack.push_async_callback(llm.aclose)
+        # litellm takes seconds to import: load it in the background, off the start-up path.
+        warm = asyncio.create_task(llm.start(), name="litellm-warm-up")
+        stack.callback(warm.cancel)
+        yield Services(settings, db, authenticator, UserDirectory(db), llm)
 
 
 async def healthz(request: Request) -> JSONResponse:

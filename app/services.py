@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.llm import LlmGateway
 from app.auth import Authenticator
 from app.database import Db
 from app.settings import Settings
@@ -16,3 +17,4 @@ class Services:
     db: Db
     authenticator: Authenticator
     users: UserDirectory
+    llm: LlmGateway

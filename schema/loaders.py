@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from agents import session_store, topic_store
 from agents.session_store import SessionRecord
-from agents.topic_store import ChatRecord, QuizRecord, TopicRecord, Usage
+from agents.topic_store import AnswerRecord, ChatRecord, QuizRecord, TopicRecord, Usage
 from app.database import Db
 
 K = TypeVar("K")
@@ -41,5 +41,7 @@ class Loaders:
             lambda ids: topic_store.quizzes_by_ids(db, user_id, ids), lambda: None)
         self.chat_by_topic: DataLoader[UUID, ChatRecord | None] = _loader(
             lambda ids: topic_store.chats_by_topics(db, user_id, ids), lambda: None)
+        self.answers_by_quiz: DataLoader[UUID, dict[str, AnswerRecord]] = _loader(
+            lambda ids: topic_store.answers_by_quizzes(db, user_id, ids), dict)
         self.usage_by_session: DataLoader[UUID, Usage] = _loader(
             lambda ids: topic_store.usage_by_sessions(db, ids), Usage)

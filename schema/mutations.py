@@ -8,27 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
+from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from agents import intake, state_machine
-from agents.errors import StudyPilotError
+from agents import intake, state_machine, study
+from agents.errors import InvalidInput, StudyPilotError
 from agents.state_machine import Command
 from schema import ids
 from schema.errors import UserError
 from schema.payloads import (
     AnswerInput,
     AnswersPayload,
+    MisconceptionAnalysis,
     QuizPayload,
     SessionPayload,
     StartSessionInput,
     TopicPayload,
     TutorChatPayload,
 )
-from schema.types import StudyPhase, StudySession
+from schema.types import Quiz, StudyPhase, StudySession, Topic, TutorChat, TutorExplanation
 
+MAX_ANSWERS = 50
 P = TypeVar("P", SessionPayload, TopicPayload, QuizPayload, AnswersPayload, TutorChatPayload)
 
 ExpectedVersion = Annotated[int | None, strawberry.argument(
@@ -59,10 +62,10 @@ async def _transition(
     return await guarded(SessionPayload, work)
 
 
-def _not_yet(name: str) -> StudyPilotError:
-    err = StudyPilotError(f"{name} needs the agents, which this server does not have yet")
-    err.code = "NOT_AVAILABLE"
-    return err
+async def _deps(info: Info) -> tuple[UUID, study.Deps]:
+    user_id = await info.context.user_id()
+    services = info.context.services
+    return user_id, study.Deps(services.db, services.llm, services.settings)
 
 
 @strawberry.type
@@ -114,33 +117,70 @@ class Mutation:
         return await _transition(info, session_id, Command.COMPLETE, expected_version,
                                  "The student completed the session.")
 
-    @strawberry.mutation(description="INTAKE → PLANNING: the planner makes the topics.")
+    @strawberry.mutation(description="INTAKE → PLANNING: the planner makes the topics "
+                                      "(or the plan cache, for a syllabus seen before).")
     async def generate_plan(self, info: Info, session_id: strawberry.ID) -> SessionPayload:
-        await info.context.user_id()
-        return SessionPayload(user_errors=[UserError.of(_not_yet("generatePlan"))])
+        async def work() -> SessionPayload:
+            user_id, deps = await _deps(info)
+            sid = ids.decode(session_id, "StudySession", "sessionId")
+            record = await study.generate_plan(deps, user_id, sid)
+            return SessionPayload(session=StudySession.of(record))
 
-    @strawberry.mutation(description="PLANNING → LEARNING: the tutor teaches a topic.")
+        return await guarded(SessionPayload, work)
+
+    @strawberry.mutation(description="PLANNING → LEARNING: the tutor teaches a topic (the "
+                                      "given one, else the lowest-mastery open topic).")
     async def start_topic(
         self, info: Info, session_id: strawberry.ID, topic_id: strawberry.ID | None = None
     ) -> TopicPayload:
-        await info.context.user_id()
-        return TopicPayload(user_errors=[UserError.of(_not_yet("startTopic"))])
+        async def work() -> TopicPayload:
+            user_id, deps = await _deps(info)
+            sid = ids.decode(session_id, "StudySession", "sessionId")
+            tid = ids.decode(topic_id, "Topic", "topicId") if topic_id is not None else None
+            record, topic, lesson = await study.start_topic(deps, user_id, sid, tid)
+            return TopicPayload(session=StudySession.of(record), topic=Topic.of(topic),
+                                explanation=TutorExplanation.of(lesson.model_dump()))
 
-    @strawberry.mutation(description="Ask the tutor about a topic.")
+        return await guarded(TopicPayload, work)
+
+    @strawberry.mutation(description="Ask the tutor about a topic; the chat is kept per topic.")
     async def ask_tutor(self, info: Info, topic_id: strawberry.ID,
                         message: str) -> TutorChatPayload:
-        await info.context.user_id()
-        return TutorChatPayload(user_errors=[UserError.of(_not_yet("askTutor"))])
+        async def work() -> TutorChatPayload:
+            user_id, deps = await _deps(info)
+            tid = ids.decode(topic_id, "Topic", "topicId")
+            chat, reply = await study.ask_tutor(deps, user_id, tid, message)
+            return TutorChatPayload(chat=TutorChat.of(chat), reply=reply)
 
-    @strawberry.mutation(description="LEARNING → QUIZZING: the quiz agent writes a quiz.")
+        return await guarded(TutorChatPayload, work)
+
+    @strawberry.mutation(description="LEARNING → QUIZZING: the quiz agent writes a quiz on "
+                                      "the current topic; keys stay hidden until answered.")
     async def take_quiz(self, info: Info, session_id: strawberry.ID) -> QuizPayload:
-        await info.context.user_id()
-        return QuizPayload(user_errors=[UserError.of(_not_yet("takeQuiz"))])
+        async def work() -> QuizPayload:
+            user_id, deps = await _deps(info)
+            sid = ids.decode(session_id, "StudySession", "sessionId")
+            record, made = await study.take_quiz(deps, user_id, sid)
+            return QuizPayload(session=StudySession.of(record), quiz=Quiz.of(made))
 
-    @strawberry.mutation(description="QUIZZING → ANALYZING: grade answers, diagnose wrong ones.")
+        return await guarded(QuizPayload, work)
+
+    @strawberry.mutation(description="QUIZZING → ANALYZING: grade every answer (once per "
+                                      "quiz), diagnose the wrong ones, update mastery.")
     async def submit_answers(
         self, info: Info, session_id: strawberry.ID, quiz_id: strawberry.ID,
         answers: list[AnswerInput],
     ) -> AnswersPayload:
-        await info.context.user_id()
-        return AnswersPayload(user_errors=[UserError.of(_not_yet("submitAnswers"))])
+        async def work() -> AnswersPayload:
+            user_id, deps = await _deps(info)
+            sid = ids.decode(session_id, "StudySession", "sessionId")
+            qid = ids.decode(quiz_id, "Quiz", "quizId")
+            if len(answers) > MAX_ANSWERS:
+                raise InvalidInput(f"at most {MAX_ANSWERS} answers", field=["answers"])
+            pairs = [(str(a.question_id), a.choice) for a in answers]
+            record, score, analyses = await study.submit_answers(deps, user_id, sid, qid, pairs)
+            return AnswersPayload(
+                session=StudySession.of(record), score=score,
+                misconceptions=[MisconceptionAnalysis.of(q, a) for q, a in analyses])
+
+        return await guarded(AnswersPayload, work)

@@ -6,6 +6,7 @@ import datetime
 
 import strawberry
 
+from agents import models as agent_models
 from schema.errors import UserError
 from schema.types import Question, Quiz, StudySession, Topic, TutorChat, TutorExplanation
 
@@ -51,7 +52,22 @@ class MisconceptionAnalysis:
     inferred_confusion: str
     counter_example: str
     explanation: str
-    redemption_question: Question
+    redemption_question: Question = strawberry.field(
+        description="A practice question on the same concept; its key is shown, for "
+                    "self-checking.")
+
+    @classmethod
+    def of(cls, question_id: str, analysis: agent_models.MisconceptionAnalysis
+           ) -> MisconceptionAnalysis:
+        redemption = {"id": f"{question_id}-redemption",
+                      **analysis.redemption_question.model_dump()}
+        return cls(
+            question_id=strawberry.ID(question_id),
+            wrong_option_chosen=analysis.wrong_option_chosen,
+            inferred_confusion=analysis.inferred_confusion,
+            counter_example=analysis.counter_example, explanation=analysis.explanation,
+            redemption_question=Question.of(redemption, revealed=True),
+        )
 
 
 @strawberry.type

@@ -128,9 +128,13 @@ class Quiz(Node):
                    time_estimate_minutes=record.time_estimate_minutes, record=record)
 
     @strawberry.field
-    def questions(self) -> list[Question]:
-        return [Question.of(q, revealed=q.get("answered", False))
-                for q in self.record.questions]
+    async def questions(self, info: Info) -> list[Question]:
+        answered = await (await info.context.loaders()).answers_by_quiz.load(self.record.id)
+        return [Question.of(q, revealed=q["id"] in answered) for q in self.record.questions]
+
+    @strawberry.field(description="0..1, once the quiz is submitted.")
+    def score(self) -> float | None:
+        return self.record.score
 
 
 @strawberry.type

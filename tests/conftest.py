@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -14,6 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
+from agents.llm import LlmGateway
+from agents.llm_calls import record_call
 from app.auth import Authenticator
 from app.database import Db
 from app.embedded import EmbeddedPostgres
@@ -97,7 +100,8 @@ def authenticator() -> Authenticator:
 
 @pytest.fixture(scope="session")
 def services(settings: Settings, db: Db, authenticator: Authenticator) -> Services:
-    return Services(settings, db, authenticator, UserDirectory(db))
+    llm = LlmGateway(settings, partial(record_call, db))
+    return Services(settings, db, authenticator, UserDirectory(db), llm)
 
 
 @pytest.fixture(scope="session")
