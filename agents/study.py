@@ -73,8 +73,9 @@ async def generate_plan(deps: Deps, user_id: UUID, session_id: UUID) -> SessionR
                              deps.settings.plan_cache_ttl_s)
     context = load_context(session).model_copy(update={"plan_cache_key": key})
     async with deps.db.transaction():
-        await learning_store.insert_topics(deps.db, session.id, plan.topics)
-        return await advance(
+        # The guarded state change first: it locks the session row, so of concurrent
+        # plans only the winner goes on to insert topics.
+        updated = await advance(
             deps.db, session, Command.GENERATE_PLAN, context=context,
             data={"plan_cache": "hit" if hit else "miss", "topics": [t.name for t in plan.topics]},
             reasoning=(f"Reused the cached plan for this exam and syllabus ({len(plan.topics)} "
@@ -82,6 +83,8 @@ async def generate_plan(deps: Deps, user_id: UUID, session_id: UUID) -> SessionR
                        f"The planner made {len(plan.topics)} topics. {plan.rationale}".strip()),
             duration_ms=_ms(started),
         )
+        await learning_store.insert_topics(deps.db, session.id, plan.topics)
+    return updated
 
 
 async def _cached_plan(deps: Deps, key: str) -> StudyPlan | None:
@@ -124,15 +127,15 @@ async def start_topic(
     ), deps.llm)
     context = load_context(session).model_copy(update={"current_topic": topic.name})
     async with deps.db.transaction():
-        await learning_store.save_explanation(deps.db, user_id, topic.id,
-                                              lesson.model_dump(mode="json"))
-        if topic.status == "pending":
-            await learning_store.set_topic_status(deps.db, topic.id, "in_progress")
         updated = await advance(
             deps.db, session, Command.START_TOPIC, context=context, topic_id=topic.id,
             data={"topic_id": str(topic.id), "topic": topic.name, "steps": len(lesson.steps)},
             reasoning=why + " The tutor wrote its micro-lesson.", duration_ms=_ms(started),
         )
+        await learning_store.save_explanation(deps.db, user_id, topic.id,
+                                              lesson.model_dump(mode="json"))
+        if topic.status == "pending":
+            await learning_store.set_topic_status(deps.db, topic.id, "in_progress")
     return updated, topic, lesson
 
 

@@ -3,6 +3,10 @@ a fresh database per run with the migrations applied, and an in-process HTTP cli
 
 from __future__ import annotations
 
+from tests import network_guard
+
+network_guard.install()  # before anything that might reach the network is imported
+
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +28,15 @@ from app.migrations import migrate
 from app.services import Services
 from app.settings import Settings
 from app.users import UserDirectory
+
+@pytest.fixture(autouse=True)
+def no_network() -> Iterator[None]:
+    """Fail any test during which something tried to leave this machine."""
+    before = len(network_guard.attempts)
+    yield
+    tried = network_guard.attempts[before:]
+    assert not tried, f"non-loopback network use: {tried}"
+
 
 TEST_SECRET = "test-secret-" + "x" * 40
 

@@ -95,6 +95,7 @@ class _Piece:
     name: str
     lines: list[str]
     nodes: list[Node]
+    single: bool = True
 
     @property
     def words(self) -> int:
@@ -161,19 +162,26 @@ def _choose(root: Node, limit: int) -> list[list[Node]]:
 
 
 def _dedupe(pieces: list[_Piece]) -> tuple[list[_Piece], int]:
-    """Merge topics whose names share (almost) all their stems into the first one, and
-    contentless ones into the topic before them."""
+    """Merge single-item topics whose names share (almost) all their stems into the
+    first one, and contentless ones into the topic before them; number the names that
+    still repeat (runs of a long syllabus grouped under the same headings)."""
     out: list[_Piece] = []
     for piece in pieces:
         key = stems(piece.name)
-        twin = next((p for p in out if (s := stems(p.name)) and key
-                     and len(s & key) >= 0.8 * len(s | key)), None)
-        target = twin or (out[-1] if out and not key else None)
+        twin = next((p for p in out if p.single and piece.single and (s := stems(p.name))
+                     and key and len(s & key) >= 0.8 * len(s | key)), None)
+        target = twin or (out[-1] if out and piece.single and not key else None)
         if target is None:
             out.append(piece)
         else:
             target.lines += piece.lines
             target.nodes += piece.nodes
+    counts = Counter(p.name.casefold() for p in out)
+    seen: Counter[str] = Counter()
+    for p in out:
+        if counts[p.name.casefold()] > 1:
+            seen[p.name.casefold()] += 1
+            p.name = clip(p.name, 190) + f" ({seen[p.name.casefold()]})"
     return out, len(pieces) - len(out)
 
 
@@ -205,7 +213,8 @@ def plan(doc: dict[str, Any]) -> StudyPlan:
     exam = _name(doc, "exam_type", "Exam")
     root = outline(_text(doc, "syllabus"))
     groups = _choose(root, _int(doc, "max_topics", 12, 1, 50))
-    pieces = [_Piece(_group_name(g), [x for n in g for x in n.lines()], list(g)) for g in groups]
+    pieces = [_Piece(_group_name(g), [x for n in g for x in n.lines()], list(g), len(g) == 1)
+              for g in groups]
     pieces, merged = _dedupe([p for p in pieces if p.lines])
     if not pieces:
         return StudyPlan(exam_type=exam, rationale="The syllabus was empty: one topic for the "
@@ -361,8 +370,9 @@ def lesson(doc: dict[str, Any]) -> TutorExplanation:
 _FOLLOW_UP = re.compile(r"^\W*(?:more|another|again|continue|go on|and\??|why|example|examples|"
                         r"give me an example|tell me more|what else|elaborate|explain more)\W*$",
                         re.I)
-_ASKING = frozenset({"what", "how", "why", "explain", "mean", "means", "meaning", "define",
-                     "tell", "describe", "example", "give", "show", "please", "help"})
+_ASKING = frozenset(stem(w) for w in """what how why explain mean meaning define definition
+tell describe example give show please help happen work difference between about get use
+again more""".split())
 
 
 def _history(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -373,12 +383,35 @@ def _history(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _chat_query(message: str, topic: str, history: list[tuple[str, str]]) -> dict[str, float]:
-    q = query(topic, 0.4) | query(message)
-    if _FOLLOW_UP.match(message) or not stems(message):
+    asked = {t: w for t, w in query(message).items() if t not in _ASKING}
+    q = query(topic, 0.4) | asked
+    if _FOLLOW_UP.match(message) or not asked:
         earlier = next((c for r, c in reversed(history) if r == "user"
                         and not _FOLLOW_UP.match(c) and stems(c)), "")
         q = query(earlier, 0.8) | q
     return q
+
+
+def _picks(ranked: list[tuple[float, Sentence]], message: str) -> list[Sentence]:
+    """Up to three sentences close to the best; prose before headings, examples first
+    when one is asked for."""
+    if not ranked:
+        return []
+    close = [(v, s) for v, s in ranked if v >= 0.4 * ranked[0][0]]
+    close = [x for x in close if not x[1].heading] or close
+    wants_example = bool(re.search(r"exampl|instance", message, re.I))
+    close.sort(key=lambda x: (wants_example and not _CUE.search(x[1].text), -x[0], x[1].pos))
+    return [s for _, s in close[:3]]
+
+
+def _lead(topic: str, message: str, asked: frozenset[str], covered: set[str]) -> str:
+    missing = _surface(asked - covered, [message])
+    if asked and not covered:
+        return (f"Your material doesn't cover “{clip(message, 200)}” directly. "
+                f"The closest it says on {topic}:")
+    if missing:
+        return f"Your notes don't mention {missing}. The closest they say on {topic}:"
+    return f"From your notes on {topic}:"
 
 
 def chat(doc: dict[str, Any]) -> TutorReply:
@@ -392,24 +425,15 @@ def chat(doc: dict[str, Any]) -> TutorReply:
     said = "\n".join(c for r, c in history if r == "assistant")
     ranked = [(v, s) for v, s in index.rank(_chat_query(message, topic, history), 40)
               if s.text not in said]
-    if re.search(r"exampl|instance", message, re.I):
-        ranked.sort(key=lambda x: (-bool(_CUE.search(x[1].text)), -x[0], x[1].pos))
-    asked = {t for t in stems(message) if t not in stems(topic) and t not in _ASKING}
-    covered = {t for _, s in ranked for t in asked if t in s.stems}
-    picks = [s for v, s in ranked[:3] if v >= 0.3 * ranked[0][0]] if ranked else []
+    picks = _picks(ranked, message)
     if not picks:
         reply = (f"That's all your notes say on {topic}." if said
                  else f"Your material doesn't cover {topic} or this question.")
         return TutorReply(reply=reply)
+    asked = frozenset(t for t in stems(message) if t not in stems(topic) and t not in _ASKING)
+    covered = {t for s in index.sentences for t in asked if t in s.stems}
     quotes = "\n".join(f"- “{clip(s.text, 1500)}”" for s in picks)
-    if asked and not covered:
-        lead = (f"Your material doesn't cover “{clip(message, 200)}” directly. "
-                f"The closest it says on {topic}:")
-    else:
-        lead = f"From your notes on {topic}:"
-    missing = sorted(asked - covered) if covered else []
-    tail = f"\nThey don't mention: {', '.join(missing)}." if missing else ""
-    return TutorReply(reply=clip(f"{lead}\n{quotes}{tail}", 8000),
+    return TutorReply(reply=clip(f"{_lead(topic, message, asked, covered)}\n{quotes}", 8000),
                       cited=[clip(s.text, 2000) for s in picks])
 
 

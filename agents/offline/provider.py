@@ -111,15 +111,15 @@ class OfflineProvider(CustomLLM):
         prompt = sum(count_tokens(m["content"]) for m in messages
                      if isinstance(m.get("content"), str))
         completion = count_tokens(content)
-        response.choices[0].message.content = content  # type: ignore[union-attr]
+        response.choices[0].message.content = content
         response.choices[0].finish_reason = "stop"
         response.model = MODEL
-        response.usage = litellm.Usage(  # type: ignore[attr-defined]
+        response.usage = litellm.Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
         return response
 
-    async def acompletion(  # type: ignore[override]
+    async def acompletion(
         self, model: str, messages: list[Any], api_base: str, custom_prompt_dict: dict[str, Any],
         model_response: litellm.ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
         logging_obj: Any, optional_params: dict[str, Any], *args: Any, **kwargs: Any,
@@ -129,7 +129,7 @@ class OfflineProvider(CustomLLM):
         answer = await asyncio.to_thread(self._answer, messages, optional_params)
         return self._fill(model_response, messages, answer)
 
-    def completion(  # type: ignore[override]
+    def completion(
         self, model: str, messages: list[Any], api_base: str, custom_prompt_dict: dict[str, Any],
         model_response: litellm.ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
         logging_obj: Any, optional_params: dict[str, Any], *args: Any, **kwargs: Any,

@@ -78,7 +78,7 @@ def _specific(text: str, listed: bool) -> bool:
 
 
 def _termy(word: str) -> bool:
-    return (is_content(word) and word.lower() not in _VERBISH
+    return (len(word) <= 40 and is_content(word) and word.lower() not in _VERBISH
             and any(c.isalpha() for c in word) and (len(word) >= 3 or word.isupper()))
 
 
@@ -313,7 +313,8 @@ def cloze(bank: Bank, s: Sentence, key: str, key_stems: frozenset[str], framing:
     if blanked is None or stems(blanked) & key_stems or len(words(blanked)) < 4:
         return None
     prompt = f"{framing}: “{clip(blanked, 600)}”"
-    picks = bank.pick(key, key_stems, prompt, 3 - len(forced))
+    taken = " ".join(f[0] for f in forced)
+    picks = bank.pick(key, key_stems | stems(taken), f"{prompt} {taken}", 3 - len(forced))
     wrong = [*forced, *((t.text, bank.confusion(t, key), t.source) for t in picks)]
     if len(wrong) < need:
         return None
@@ -478,7 +479,31 @@ def as_int(value: object, default: int) -> int:
 def _different_words(a: str, b: str, avoid: frozenset[str]) -> str:
     other = stems(b) | avoid
     found = dict.fromkeys(w for w in words(a) if is_content(w) and stem(w) not in other)
-    return ", ".join(list(found)[:4]) or "nothing else"
+    return ", ".join(list(found)[:4])
+
+
+def _quoted_line(bank: Bank, q: Answered, key: str) -> Sentence | None:
+    """The material line the question was built from: the one the prompt quotes (most of
+    its words are in the quote), else the line that holds the key."""
+    quote = re.search(r"“(.*)”", q.prompt)
+    near = stems(quote.group(1)) if quote else frozenset()
+    best = max(bank.index.sentences, default=None,
+               key=lambda s: (len(s.stems & near) / max(1, len(s.stems)), len(s.stems), -s.pos))
+    if best and near and len(best.stems & near) >= 0.6 * len(best.stems):
+        return best
+    return bank.find(key, q.prompt)
+
+
+def _explain(picked: str, key: str, concept: str, confusion: str, key_text: str,
+             source: str) -> str:
+    avoid = stems(key) | stems(picked)
+    mine, theirs = _different_words(key_text, source, avoid), _different_words(
+        source, key_text, avoid)
+    text = f"You picked “{picked}” on a question about {concept}. {confusion}."
+    if mine:
+        text += f" In your notes “{key}” goes with {mine}"
+        text += f", while “{picked}” goes with {theirs}." if source and theirs else "."
+    return text + f" Re-read: “{key_text}”"
 
 
 def analyse(topic: str, material: str, question: object, chosen: int) -> MisconceptionAnalysis:
@@ -490,48 +515,55 @@ def analyse(topic: str, material: str, question: object, chosen: int) -> Misconc
         [q.prompt, *(src for _, src in q.tags.values())])
     others = [o for o in q.options if o != key] if key.casefold() == topic.casefold() else []
     bank = Bank(topic, "", text, others)
-    key_line = bank.find(key, q.prompt)
+    key_line = _quoted_line(bank, q, key)
     key_text = clip(key_line.text if key_line else q.prompt, 600)
     if not source and (found := bank.find(picked, q.prompt)) and found is not key_line:
         source = found.line
     concept = q.concept or key or topic
     if chosen == q.correct and key:
-        confusion = "None: this option is the correct answer."
-    confusion = confusion or f"Confuses “{key}” with “{picked}”"
-    counter = (f"“{picked}” comes from another line of your notes: “{clip(source, 400)}”. "
+        confusion = "None: this option is the correct answer"
+    confusion = (confusion or f"Confuses “{key}” with “{picked}”").rstrip(". ")
+    counter = (f"“{picked}” comes from another line of your notes: “{clip(source, 400)}” "
                if source else f"Your notes never tie “{picked}” to this question. ")
     counter += f"The answer “{key}” comes from: “{key_text}”"
-    avoid = stems(key) | stems(picked)
-    explanation = (
-        f"You picked “{picked}” on {concept}. {confusion}. In your notes “{key}” goes with "
-        f"{_different_words(key_text, source, avoid)}, while “{picked}” goes with "
-        f"{_different_words(source, key_text, avoid) if source else 'no line on this question'}."
-    )
     return MisconceptionAnalysis(
         wrong_option_chosen=picked, inferred_confusion=confusion, counter_example=counter,
-        explanation=explanation,
+        explanation=_explain(picked, key, concept, confusion, key_text, source),
         redemption_question=redemption(bank, q, (picked, confusion, source), key, concept))
 
 
-def redemption(bank: Bank, q: Answered, picked: Wrong, key: str, concept: str) -> Question:
-    """A new question on the same concept: the key blanked out of another line (with the
-    confused option among the distractors when fair), else another question of the
-    topic, else a true/false quote; never the original prompt."""
-    avoid = q.prompt.casefold()
+def _second_cloze(bank: Bank, q: Answered, picked: Wrong, key: str,
+                  concept: str) -> Question | None:
+    """The key blanked out of a line of the notes, the confused option among the
+    distractors when that stays fair; lines unlike the original prompt first."""
     key_stems = stems(key)
+    if not key_stems or key.casefold() == bank.topic.casefold():
+        return None
     forced = [picked] if picked[0] and not stems(picked[0]) & key_stems else []
-    if key_stems and key.casefold() != bank.topic.casefold():
-        pattern = re.compile(r"(?<!\w)" + re.escape(key) + r"(?!\w)", re.IGNORECASE)
-        near = stems(q.prompt)
-        lines = sorted((s for s in bank.index.sentences[:20 * _SCAN] if pattern.search(s.text)),
-                       key=lambda s: (s.heading, len(s.stems & near), s.pos))
-        framing = f"Second chance on {concept}: fill in the blank"
-        for s in lines[:_SCAN]:
-            for extra in (forced, []):
-                made = cloze(bank, s, key, key_stems, framing, 1, extra)
-                if made and made.prompt.casefold() != avoid:
-                    return made.model_copy(update={"concept_tested": clip(concept, 200)})
-    candidates = collect(bank, 8, 1, {avoid})
-    wanted = key_stems | stems(concept)
-    related = [c for c in candidates if stems(c.options[c.correct_index]) & wanted]
-    return (related or candidates or [true_false(bank, q.prompt)])[0]
+    pattern = re.compile(r"(?<!\w)" + re.escape(key) + r"(?!\w)", re.IGNORECASE)
+    near = stems(q.prompt)
+    lines = sorted((s for s in bank.index.sentences[:20 * _SCAN] if pattern.search(s.text)),
+                   key=lambda s: (s.heading, len(s.stems & near), s.pos))
+    framing = f"Second chance on {concept}: fill in the blank"
+    for s in lines[:_SCAN]:
+        for extra in (forced, []):
+            made = cloze(bank, s, key, key_stems, framing, 1, extra)
+            if made and made.prompt.casefold() != q.prompt.casefold():
+                return made.model_copy(update={"concept_tested": clip(concept, 200)})
+    return None
+
+
+def redemption(bank: Bank, q: Answered, picked: Wrong, key: str, concept: str) -> Question:
+    """A new question on the same concept, never the original prompt: a second cloze on
+    the key, else a question of the topic with the same key, else one sharing its words,
+    else any, else a true/false quote."""
+    if made := _second_cloze(bank, q, picked, key, concept):
+        return made
+    candidates = collect(bank, 8, 1, {q.prompt.casefold()})
+    wanted = stems(key) | stems(concept)
+
+    def closeness(c: Question) -> tuple[bool, bool]:
+        answer = c.options[c.correct_index]
+        return (answer.casefold() != key.casefold(), not stems(answer) & wanted)
+
+    return min(candidates, key=closeness, default=None) or true_false(bank, q.prompt)

@@ -41,7 +41,7 @@ _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\u200b-\u200f\ufeff]")
 _KEYWORDS = "unit|chapter|module|week|part|section|lesson|lecture|topic|day|session|block|theme"
 _MD = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
 _KEYWORD = re.compile(
-    rf"^({_KEYWORDS})\s+(\d{{1,3}}[a-z]?|[ivxlc]{{1,6}})(?=$|[\s:.\-\u2013—)])[\s:.\-\u2013—)]*(.*)$",
+    rf"^({_KEYWORDS})\s+(\d{{1,3}}(?:\.\d{{1,3}})*[a-z]?|[ivxlc]{{1,6}})(?=$|[\s:.\-\u2013—)])[\s:.\-\u2013—)]*(.*)$",
     re.IGNORECASE,
 )
 _NUMBERED = re.compile(r"^(\d{1,3}(?:\.\d{1,3})+\.?|\d{1,3}[.)]|[IVXLC]{1,6}[.)])\s+(\S.*)$")
@@ -405,4 +405,4 @@ def about(index: Index, topic: str, summary: str = "", limit: int = 30) -> list[
 def label_of(text: str) -> str:
     """The label of a "Label: details" line (at most six words), else ``""``."""
     head = _LABEL.split(text, maxsplit=1)[0]
-    return head if head != text and 1 <= len(head.split()) <= 6 else ""
+    return head if head != text and len(head.split()) <= 6 and stems(head) else ""
