@@ -3,10 +3,6 @@ a fresh database per run with the migrations applied, and an in-process HTTP cli
 
 from __future__ import annotations
 
-from tests import network_guard
-
-network_guard.install()  # before anything that might reach the network is imported
-
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +24,8 @@ from app.migrations import migrate
 from app.services import Services
 from app.settings import Settings
 from app.users import UserDirectory
+from tests import network_guard  # installed as a plugin (pyproject addopts), before imports
+
 
 @pytest.fixture(autouse=True)
 def no_network() -> Iterator[None]:

@@ -204,7 +204,7 @@ async def test_chats_and_quizzes_are_private(make_caller) -> None:
         assert payload["userErrors"][0]["code"] == "NOT_FOUND"
     chat = "query($id: ID!) { node(id: $id) { ... on Topic { chat { messages { content } } } } }"
     mine = (await alice.data(chat, {"id": topic["id"]}))["node"]["chat"]["messages"]
-    assert [m["content"] for m in mine][0] == "What is ATP?"
+    assert mine[0]["content"] == "What is ATP?"
 
 
 # -- mastery ---------------------------------------------------------------------------
