@@ -40,6 +40,7 @@ from app.users import UserDirectory
 ROOT = Path(__file__).resolve().parents[1]
 CLAUDE = "anthropic/claude-3-5-haiku-20241022"
 
+
 class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     topic: str
