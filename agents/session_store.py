@@ -73,6 +73,8 @@ INSERT INTO session_events (session_id, seq, phase, action, data, reasoning, dur
 SELECT s.id, s.last_seq, s.current_state, $2, $3, $4, $5 FROM s
 RETURNING seq"""
 
+LOCK_SESSION = "SELECT version FROM study_sessions WHERE id = $1 FOR UPDATE"
+
 SELECT_EVENTS_PAGE = """
 SELECT session_id, seq, at, phase, action, data, reasoning, duration_ms
 FROM session_events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"""
@@ -181,3 +183,8 @@ async def append_event(
 async def list_events(db: Db, session_id: UUID, after_seq: int, limit: int) -> list[EventRecord]:
     rows = await db.fetch(SELECT_EVENTS_PAGE, session_id, after_seq, limit)
     return [EventRecord(**dict(row)) for row in rows]
+
+
+async def lock_session(db: Db, session_id: UUID) -> None:
+    """Serialise writers to one session for the rest of the caller's transaction."""
+    await db.execute(LOCK_SESSION, session_id)

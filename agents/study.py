@@ -104,7 +104,8 @@ def pick_topic(topics: list[TopicRecord], threshold: int) -> TopicRecord:
 
 
 async def start_topic(
-    deps: Deps, user_id: UUID, session_id: UUID, topic_id: UUID | None
+    deps: Deps, user_id: UUID, session_id: UUID, topic_id: UUID | None,
+    reason: str | None = None,
 ) -> tuple[SessionRecord, TopicRecord, TutorExplanation]:
     """PLANNING → LEARNING: the tutor's micro-lesson for the chosen (or next) topic."""
     started = time.perf_counter()
@@ -115,7 +116,7 @@ async def start_topic(
         topic = next((t for t in topics if t.id == topic_id), None)
         if topic is None:
             raise NotFound("no such topic in this session", field=["topicId"])
-        why = f"The student chose {topic.name!r}."
+        why = reason or f"The student chose {topic.name!r}."
     elif topics:
         topic = pick_topic(topics, deps.settings.mastery_threshold)
         why = f"{topic.name!r} has the lowest mastery ({topic.mastery_score}) of the open topics."
@@ -249,7 +250,27 @@ async def submit_answers(
     topic = await _current_topic(deps, user_id, session)
     analyses = await _diagnose(deps, session, topic, record, graded)
     return await _record_results(deps, user_id, session, topic, record, graded, analyses,
-                                 started)
+                                 started, store_answers=True)
+
+
+async def submit_stored_answers(
+    deps: Deps, user_id: UUID, session: SessionRecord
+) -> tuple[SessionRecord, float, list[tuple[str, MisconceptionAnalysis]]]:
+    """QUIZZING → ANALYZING for answers already recorded one at a time (the autopilot)."""
+    started = time.perf_counter()
+    next_phase(StudyPhase(session.state), Command.SUBMIT_ANSWERS)
+    quiz_id = session.current_quiz_id
+    record = (await topic_store.quizzes_by_ids(deps.db, user_id, [quiz_id])).get(quiz_id) \
+        if quiz_id else None
+    if record is None:
+        raise InvalidTransition("there is no quiz being taken")
+    stored = (await topic_store.answers_by_quizzes(deps.db, user_id, [record.id])).get(
+        record.id, {})
+    graded = grade(record, [(a.question_id, a.choice) for a in stored.values()])
+    topic = await _current_topic(deps, user_id, session)
+    analyses = await _diagnose(deps, session, topic, record, graded)
+    return await _record_results(deps, user_id, session, topic, record, graded, analyses,
+                                 started, store_answers=False)
 
 
 async def _diagnose(
@@ -269,7 +290,7 @@ async def _diagnose(
 async def _record_results(
     deps: Deps, user_id: UUID, session: SessionRecord, topic: TopicRecord, record: QuizRecord,
     graded: list[tuple[str, int, bool]], analyses: list[tuple[str, MisconceptionAnalysis]],
-    started: float,
+    started: float, *, store_answers: bool,
 ) -> tuple[SessionRecord, float, list[tuple[str, MisconceptionAnalysis]]]:
     s = deps.settings
     params = mastery.BktParams(s.bkt_prior, s.bkt_learn, s.bkt_guess, s.bkt_slip)
@@ -288,7 +309,8 @@ async def _record_results(
     async with deps.db.transaction():
         if not await learning_store.mark_submitted(deps.db, record.id, score):
             raise InvalidInput("this quiz was already submitted", field=["quizId"])
-        await learning_store.insert_answers(deps.db, record.id, user_id, graded)
+        if store_answers:
+            await learning_store.insert_answers(deps.db, record.id, user_id, graded)
         for qid, analysis in analyses:
             await learning_store.insert_misconception(
                 deps.db, user_id, session.id, topic.id, record.id, qid,

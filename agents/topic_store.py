@@ -161,3 +161,14 @@ async def answers_by_quizzes(
     for row in await db.fetch(SELECT_ANSWERS_BY_QUIZZES, quiz_ids, user_id):
         grouped[row["quiz_id"]][row["question_id"]] = AnswerRecord(**dict(row))
     return grouped
+
+
+SELECT_QUIZ_COUNTS = """
+SELECT topic_id, count(*) AS quizzes FROM quizzes
+WHERE session_id = $1 AND submitted_at IS NOT NULL GROUP BY topic_id"""
+
+
+async def quiz_counts(db: Db, session_id: UUID) -> dict[UUID, int]:
+    """Submitted quizzes per topic of a session."""
+    rows = await db.fetch(SELECT_QUIZ_COUNTS, session_id)
+    return {row["topic_id"]: row["quizzes"] for row in rows}

@@ -154,6 +154,21 @@ SETTINGS: tuple[Setting, ...] = (
             "BKT: P(wrong answer despite knowing)."),
     Setting("STUDYPILOT_MASTERY_THRESHOLD", "mastery_threshold", _percent,
             "Mastery (0..100) at which a topic counts as mastered."),
+    Setting("STUDYPILOT_AUTOPILOT_LEASE_S", "autopilot_lease_s", _positive_float,
+            "How long a process's claim on a running autopilot session lasts without a "
+            "heartbeat; after a crash another process takes over within lease + recovery."),
+    Setting("STUDYPILOT_AUTOPILOT_RECOVERY_S", "autopilot_recovery_s", _positive_float,
+            "How often each process looks for running sessions whose owner died."),
+    Setting("STUDYPILOT_AUTOPILOT_MAX_QUIZZES_PER_TOPIC", "autopilot_max_quizzes_per_topic",
+            _positive_int,
+            "The autopilot completes the session when every topic is mastered or has been "
+            "quizzed this many times."),
+    Setting("STUDYPILOT_SHUTDOWN_GRACE_S", "shutdown_grace_s", _positive_float,
+            "On SIGTERM, how long running autopilot steps may take to finish and persist."),
+    Setting("STUDYPILOT_EVENTS_RECONNECT_S", "events_reconnect_s", _positive_float,
+            "Longest wait between attempts to re-open the LISTEN connection after it drops."),
+    Setting("STUDYPILOT_EVENTS_CACHE", "events_cache", _positive_int,
+            "Recent events kept per watched session, so live subscribers share one read."),
     Setting("STUDYPILOT_DB_POOL_MIN", "db_pool_min", _non_negative_int,
             "Minimum connections kept in the database pool."),
     Setting("STUDYPILOT_DB_POOL_MAX", "db_pool_max", _positive_int,
@@ -205,6 +220,12 @@ class Settings:
     bkt_guess: float = 0.25
     bkt_slip: float = 0.1
     mastery_threshold: int = 85
+    autopilot_lease_s: float = 5.0
+    autopilot_recovery_s: float = 1.0
+    autopilot_max_quizzes_per_topic: int = 3
+    shutdown_grace_s: float = 25.0
+    events_reconnect_s: float = 2.0
+    events_cache: int = 256
     db_pool_min: int = 2
     db_pool_max: int = 10
     max_body_bytes: int = 8 * 1024 * 1024

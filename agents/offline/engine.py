@@ -12,6 +12,9 @@ extractive: every plan topic, lesson step, reply and quiz option is text of the 
   (or the question), quoted; when nothing matches the engine says so.
 - Quiz and MisconceptionAnalysis: :mod:`agents.offline.questions`.
 
+``exam_date`` is noted in the plan's rationale but does not scale minutes: that needs
+today's date, and a pure function has no clock (the planner can scale with one).
+
 Errors: only :class:`UnsupportedTask` (an unknown schema name). Odd input (missing
 fields, wrong types, empty or huge text) gives a weaker answer, never an exception.
 """
@@ -273,13 +276,17 @@ def _steps(index: Index, found: list[Sentence], core: Sentence,
 def _rival(index: Index, topic: str, found: list[Sentence],
            others: list[str]) -> tuple[str, frozenset[str]] | None:
     """The other topic most easily confused with ``topic`` and the stems they share:
-    shared name words count double, then vocabulary shared by their own sentences."""
+    name words in common count double, then words shared by the two topics' own lines
+    (the rival's name in my lines counts: "BFS uses a queue" vs "Stacks and Queues")."""
     mine = stems(topic) | frozenset().union(*(s.stems for s in found[:12]))
     best: tuple[str, frozenset[str]] | None = None
     best_score = 0
     for other in others[:15]:
-        theirs = [s for s in about(index, other, limit=8) if s not in found]
-        shared = (stems(other) | frozenset().union(*(s.stems for s in theirs))) & mine
+        own = [s for s in about(index, other, limit=8) if s not in found]
+        if not own:  # a topic with no lines of its own is no rival
+            continue
+        theirs = stems(other).union(*(s.stems for s in own))
+        shared = theirs & mine
         value = len(stems(other) & stems(topic)) + len(shared)
         if value > best_score and other.casefold() != topic.casefold():
             best, best_score = (other, shared), value

@@ -313,6 +313,8 @@ def cloze(bank: Bank, s: Sentence, key: str, key_stems: frozenset[str], framing:
     if blanked is None or stems(blanked) & key_stems or len(words(blanked)) < 4:
         return None
     prompt = f"{framing}: “{clip(blanked, 600)}”"
+    if BLANK not in prompt:
+        return None
     taken = " ".join(f[0] for f in forced)
     picks = bank.pick(key, key_stems | stems(taken), f"{prompt} {taken}", 3 - len(forced))
     wrong = [*forced, *((t.text, bank.confusion(t, key), t.source) for t in picks)]
@@ -325,10 +327,11 @@ def cloze(bank: Bank, s: Sentence, key: str, key_stems: frozenset[str], framing:
 
 
 def _clozes(bank: Bank, need: int) -> Iterator[Question]:
-    framing = f"Complete this line from your notes on {bank.topic}"
     for s in bank.own():
+        on = f" on {bank.topic}" if bank.owner[s.pos] == 0 else ""  # honest when off-topic
         for key in bank.keys_in(s):
-            if q := cloze(bank, s, key.text, key.stems, framing, need):
+            if q := cloze(bank, s, key.text, key.stems, f"Complete this line from your notes{on}",
+                          need):
                 yield q
                 break
 

@@ -167,7 +167,7 @@ def parse_lines(text: str) -> Iterator[Line]:
         stripped = raw.strip()
         if stripped:
             line = _classify(stripped, len(raw) - len(raw.lstrip()), keyword_ranks)
-            if line.text:
+            if any(c.isalpha() for c in line.text):  # not bare markers or numbers
                 yield line
 
 
@@ -390,12 +390,17 @@ def summary_keys(summary: str) -> set[str]:
 
 
 def about(index: Index, topic: str, summary: str = "", limit: int = 30) -> list[Sentence]:
-    """Sentences about ``topic``, best first: the topic summary's own sentences, then those
-    matched by the topic's stems (heading context counts half) scoring at least a third
-    of the best match, so one shared common word does not drag in another unit."""
+    """Sentences about ``topic``, best first. A summary that matches two or more sentences
+    is the topic's material, and only those are returned. Otherwise: the summary's
+    sentence, then those matched by the topic's stems (heading context counts half)
+    scoring at least a third of the best match, so one shared common word does not drag
+    in another unit."""
     in_summary = summary_keys(summary)
     q = query(topic)
     scored = [(index.score(q, s), s.text.casefold() in in_summary, s) for s in index.sentences]
+    own = [(raw, s) for raw, mine, s in scored if mine]
+    if len(own) >= 2:  # the summary is the topic's material: nothing else is about it
+        return [s for _, s in heapq.nlargest(limit, own, key=lambda x: (x[0], -x[1].pos))]
     floor = max((raw for raw, _, _ in scored), default=0.0) / 3
     kept = [(raw + (2 * index.max_idf if mine else 0.0), s) for raw, mine, s in scored
             if mine or (raw > 0 and raw >= floor)]
