@@ -8,7 +8,8 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from agents import session_store, topic_store
+from agents import autopilot_store, session_store, topic_store
+from agents.autopilot_store import RunRecord
 from agents.session_store import SessionRecord
 from agents.topic_store import AnswerRecord, ChatRecord, QuizRecord, TopicRecord, Usage
 from app.database import Db
@@ -43,5 +44,7 @@ class Loaders:
             lambda ids: topic_store.chats_by_topics(db, user_id, ids), lambda: None)
         self.answers_by_quiz: DataLoader[UUID, dict[str, AnswerRecord]] = _loader(
             lambda ids: topic_store.answers_by_quizzes(db, user_id, ids), dict)
+        self.run_by_session: DataLoader[UUID, RunRecord | None] = _loader(
+            lambda ids: autopilot_store.runs(db, ids), lambda: None)
         self.usage_by_session: DataLoader[UUID, Usage] = _loader(
             lambda ids: topic_store.usage_by_sessions(db, ids), Usage)

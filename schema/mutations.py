@@ -184,3 +184,42 @@ class Mutation:
                 misconceptions=[MisconceptionAnalysis.of(q, a) for q, a in analyses])
 
         return await guarded(AnswersPayload, work)
+
+    @strawberry.mutation(description="Run the study loop automatically: from INTAKE it plans "
+                                      "first; it stops to wait for the student's answers.")
+    async def start_autopilot(self, info: Info, session_id: strawberry.ID) -> SessionPayload:
+        return await _autopilot(info, session_id, "start_run")
+
+    @strawberry.mutation(description="Pause the autopilot; a step under way finishes first.")
+    async def pause_autopilot(self, info: Info, session_id: strawberry.ID) -> SessionPayload:
+        return await _autopilot(info, session_id, "pause")
+
+    @strawberry.mutation(description="Resume a paused (or failed) autopilot.")
+    async def resume_autopilot(self, info: Info, session_id: strawberry.ID) -> SessionPayload:
+        return await _autopilot(info, session_id, "resume")
+
+    @strawberry.mutation(description="Answer the autopilot's current quiz, one question at a "
+                                      "time; the last answer lets it go on.")
+    async def answer_question(
+        self, info: Info, session_id: strawberry.ID, question_id: strawberry.ID, choice: int
+    ) -> SessionPayload:
+        async def work() -> SessionPayload:
+            user_id = await info.context.user_id()
+            sid = ids.decode(session_id, "StudySession", "sessionId")
+            if len(question_id) > 100:
+                raise InvalidInput("questionId is too long", field=["questionId"])
+            record = await info.context.services.autopilot.answer(user_id, sid,
+                                                                  str(question_id), choice)
+            return SessionPayload(session=StudySession.of(record))
+
+        return await guarded(SessionPayload, work)
+
+
+async def _autopilot(info: Info, session_id: strawberry.ID, command: str) -> SessionPayload:
+    async def work() -> SessionPayload:
+        user_id = await info.context.user_id()
+        sid = ids.decode(session_id, "StudySession", "sessionId")
+        record = await getattr(info.context.services.autopilot, command)(user_id, sid)
+        return SessionPayload(session=StudySession.of(record))
+
+    return await guarded(SessionPayload, work)

@@ -271,13 +271,15 @@ class StudySession(Node):
 
     @strawberry.field
     async def autopilot(self, info: Info) -> AutopilotStatus:
-        state = self.record.metadata.get("autopilot", {})
-        status = AutopilotState(state.get("status", "IDLE"))
+        loaders = await info.context.loaders()
+        run = await loaders.run_by_session.load(self.record.id)
+        status = AutopilotState(run.status) if run is not None else AutopilotState.IDLE
         if self.record.state == DomainPhase.COMPLETED.value:
             status = AutopilotState.COMPLETED
         return AutopilotStatus(
             status=status, current_topic=await _topic(info, self.record.current_topic_id),
-            current_phase=DomainPhase(self.record.state), current_question=None,
+            current_phase=DomainPhase(self.record.state),
+            current_question=await _current_question(info, self.record),
             last_seq=self.record.last_seq,
         )
 
@@ -293,6 +295,19 @@ async def _topic(info: Info, topic_id: UUID | None) -> Topic | None:
         return None
     record = await (await info.context.loaders()).topic_by_id.load(topic_id)
     return Topic.of(record) if record is not None else None
+
+
+async def _current_question(info: Info, record: SessionRecord) -> Question | None:
+    """The first unanswered question of the quiz being taken (key hidden)."""
+    if record.state != DomainPhase.QUIZZING.value or record.current_quiz_id is None:
+        return None
+    loaders = await info.context.loaders()
+    quiz = await loaders.quiz_by_id.load(record.current_quiz_id)
+    if quiz is None:
+        return None
+    answered = await loaders.answers_by_quiz.load(quiz.id)
+    question = next((q for q in quiz.questions if q["id"] not in answered), None)
+    return Question.of(question, revealed=False) if question is not None else None
 
 
 def _seq_cursor(after: str | None) -> int:
