@@ -169,6 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest wait between attempts to re-open the LISTEN connection after it drops."),
     Setting("STUDYPILOT_EVENTS_CACHE", "events_cache", _positive_int,
             "Recent events kept per watched session, so live subscribers share one read."),
+    Setting("STUDYPILOT_IDEMPOTENCY_TTL_S", "idempotency_ttl_s", _positive_int,
+            "How long a mutation's response is kept for replay under its Idempotency-Key."),
     Setting("STUDYPILOT_DB_POOL_MIN", "db_pool_min", _non_negative_int,
             "Minimum connections kept in the database pool."),
     Setting("STUDYPILOT_DB_POOL_MAX", "db_pool_max", _positive_int,
@@ -224,6 +226,7 @@ class Settings:
     autopilot_recovery_s: float = 1.0
     autopilot_max_quizzes_per_topic: int = 3
     shutdown_grace_s: float = 25.0
+    idempotency_ttl_s: int = 86_400
     events_reconnect_s: float = 2.0
     events_cache: int = 256
     db_pool_min: int = 2

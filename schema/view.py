@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import graphql
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -15,6 +17,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 
+from app import idempotency
 from app.auth import AuthError
 from app.graphiql import graphiql_html
 from app.services import Services
@@ -24,6 +27,23 @@ from schema.context import Context
 def json_error(status: int, message: str, code: str) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
                         status_code=status)
+
+
+REPLAY_WAIT_S = 30.0
+
+
+def _mutation_payload(body: bytes) -> tuple[object, object, object] | None:
+    """(query, variables, operationName) when the body is a single mutation, else None."""
+    try:
+        data = orjson.loads(body)
+        query = data["query"]
+        document = graphql.parse(query)
+        operation = graphql.get_operation_ast(document, data.get("operationName"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, GraphQLError):
+        return None
+    if operation is None or operation.operation is not graphql.OperationType.MUTATION:
+        return None
+    return query, data.get("variables"), data.get("operationName")
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -37,10 +57,48 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         try:
-            response = await self.run(request)
+            key = request.headers.get("idempotency-key")
+            if key is not None and request.method == "POST":
+                response = await self._idempotent(request, key)
+            else:
+                response = await self.run(request)
         except HTTPException as exc:
             response = self._http_error(exc)
         await response(scope, receive, send)
+
+    async def _idempotent(self, request: Request, key: str) -> Response:
+        """Run a mutation once per (user, key); replay its response to retries."""
+        if not 0 < len(key) <= idempotency.MAX_KEY_CHARS:
+            return json_error(400, f"Idempotency-Key must be 1..{idempotency.MAX_KEY_CHARS} "
+                                   "characters", "BAD_REQUEST")
+        services: Services = request.app.state.services
+        payload = _mutation_payload(await request.body())
+        try:
+            identity = services.authenticator.verify(request.headers.get("authorization"))
+        except AuthError:
+            payload = None  # the normal path answers UNAUTHENTICATED
+        if payload is None:
+            return await self.run(request)
+        await services.users.ensure(identity)
+        digest = idempotency.request_hash(*payload)
+        db, user_id = services.db, identity.user_id
+        if await idempotency.claim(db, user_id, key, digest, services.settings.idempotency_ttl_s):
+            try:
+                response = await self.run(request)
+            except BaseException:
+                await idempotency.release(db, user_id, key)
+                raise
+            await idempotency.store(db, user_id, key, response.status_code, bytes(response.body))
+            return response
+        stored = await idempotency.wait_for_response(db, user_id, key, REPLAY_WAIT_S)
+        if stored is not None and stored.request_hash != digest:
+            return json_error(422, "this Idempotency-Key was used for a different request",
+                              "IDEMPOTENCY_KEY_REUSED")
+        if stored is None or stored.response is None:
+            return json_error(409, "a request with this Idempotency-Key is still running; "
+                                   "retry later", "IDEMPOTENCY_IN_PROGRESS")
+        return Response(stored.response, stored.status_code or 200,
+                        media_type="application/json", headers={"idempotent-replayed": "true"})
 
     @staticmethod
     def _http_error(exc: HTTPException) -> Response:
