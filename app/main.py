@@ -2,7 +2,9 @@
 
 Start-up: the embedded PostgreSQL when no ``DATABASE_URL`` is set, the pool, the
 migrations (under their advisory lock), the authenticator, the LLM gateway (litellm is
-imported in the background). Shut-down reverses it.
+imported in the background), the event hub and its LISTEN connection, the autopilot
+(heartbeat and recovery loops). Shut-down reverses it: running autopilot steps finish and
+persist first.
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from agents.autopilot import Autopilot
 from agents.llm import LlmGateway
 from agents.llm_calls import record_call
+from agents.session_store import list_events
+from agents.study import Deps
 from app.auth import Authenticator, resolve_secret
 from app.database import Db
 from app.embedded import EmbeddedPostgres
+from app.events import EventHub
 from app.graphiql import ASSETS_DIR, ASSETS_PATH
 from app.limits import BodyLimit
+from app.listener import PgListener
 from app.migrations import migrate
 from app.services import Services
 from app.settings import Settings
@@ -40,7 +47,8 @@ log = logging.getLogger("studypilot")
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Database (embedded if need be), migrations, auth: the long-lived clients."""
+    """Database (embedded if need be), migrations, auth, LLM, events: the long-lived
+    clients."""
     async with AsyncExitStack() as stack:
         url = settings.database_url
         if url is None:
@@ -59,7 +67,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         # litellm takes seconds to import: load it in the background, off the start-up path.
         warm = asyncio.create_task(llm.start(), name="litellm-warm-up")
         stack.callback(warm.cancel)
-        yield Services(settings, db, authenticator, UserDirectory(db), llm)
+        hub = EventHub(partial(list_events, db), window=settings.events_cache)
+        stack.callback(hub.close)
+        listener = PgListener(db.url, hub, reconnect_max_s=settings.events_reconnect_s)
+        await listener.start()
+        stack.push_async_callback(listener.aclose)
+        autopilot = Autopilot(Deps(db, llm, settings))
+        await autopilot.start()
+        stack.push_async_callback(autopilot.stop)  # first out: running steps finish
+        yield Services(settings, db, authenticator, UserDirectory(db), llm, hub, autopilot)
 
 
 async def healthz(request: Request) -> JSONResponse:

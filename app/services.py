@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.autopilot import Autopilot
 from agents.llm import LlmGateway
+from agents.session_store import EventRecord
 from app.auth import Authenticator
 from app.database import Db
+from app.events import EventHub
 from app.settings import Settings
 from app.users import UserDirectory
 
@@ -18,3 +21,5 @@ class Services:
     authenticator: Authenticator
     users: UserDirectory
     llm: LlmGateway
+    hub: EventHub[EventRecord]
+    autopilot: Autopilot

@@ -1,4 +1,5 @@
-"""The Strawberry schema: types, queries, mutations, the request context, DataLoaders."""
+"""The Strawberry schema: types, queries, mutations, subscriptions, the request context,
+DataLoaders."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.settings import Settings
 from schema.errors import log_faults, should_mask
 from schema.mutations import Mutation
 from schema.queries import Query
+from schema.subscriptions import Subscription
 from schema.types import Quiz, StudySession, Topic
 
 
@@ -44,6 +46,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if not settings.debug:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     return Schema(
-        query=Query, mutation=Mutation, types=[StudySession, Topic, Quiz],
+        query=Query, mutation=Mutation, subscription=Subscription,
+        types=[StudySession, Topic, Quiz],
         extensions=extensions,  # type: ignore[arg-type]
     )

@@ -15,11 +15,16 @@ import asyncpg
 import httpx
 import pytest
 
+from agents.autopilot import Autopilot
 from agents.llm import LlmGateway
 from agents.llm_calls import record_call
+from agents.session_store import list_events
+from agents.study import Deps
 from app.auth import Authenticator
 from app.database import Db
 from app.embedded import EmbeddedPostgres
+from app.events import EventHub
+from app.listener import PgListener
 from app.migrations import migrate
 from app.services import Services
 from app.settings import Settings
@@ -110,9 +115,18 @@ def authenticator() -> Authenticator:
 
 
 @pytest.fixture(scope="session")
-def services(settings: Settings, db: Db, authenticator: Authenticator) -> Services:
+async def services(settings: Settings, db: Db, authenticator: Authenticator
+                   ) -> AsyncIterator[Services]:
     llm = LlmGateway(settings, partial(record_call, db))
-    return Services(settings, db, authenticator, UserDirectory(db), llm)
+    hub = EventHub(partial(list_events, db), window=settings.events_cache)
+    listener = PgListener(db.url, hub, reconnect_max_s=settings.events_reconnect_s)
+    await listener.start()
+    autopilot = Autopilot(Deps(db, llm, settings))
+    await autopilot.start()
+    yield Services(settings, db, authenticator, UserDirectory(db), llm, hub, autopilot)
+    await autopilot.stop()
+    await listener.aclose()
+    hub.close()
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,8 @@ async def faulty(services: Services, settings):
         fast = settings.replace(llm_retries=1, llm_backoff_s=0.0,
                                 **kwargs.pop("settings", {}))
         llm = LlmGateway(fast, partial(record_call, services.db), **kwargs)
-        broken = Services(fast, services.db, services.authenticator, services.users, llm)
+        broken = Services(fast, services.db, services.authenticator, services.users, llm,
+                          services.hub, services.autopilot)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(
             app=create_app(fast, services=broken)), base_url="http://test")
         clients.append(client)
