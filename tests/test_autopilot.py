@@ -183,3 +183,50 @@ async def test_one_driver_per_session_and_takeover(make_caller, db, engines) -> 
     assert log == ["session_started", "autopilot_started", "autopilot_recovered",
                    "generate_plan", "start_topic", "take_quiz", "awaiting_input"]
     assert await db.fetchval("SELECT count(*) FROM topics WHERE session_id = $1", sid) > 0
+
+
+AUTOPILOT = """mutation($id: ID!) { %s(sessionId: $id) {
+  session { state autopilot { status } } userErrors { code message field } } }"""
+ANSWER = """mutation($id: ID!, $q: ID!, $c: Int!) {
+  answerQuestion(sessionId: $id, questionId: $q, choice: $c) {
+    session { autopilot { status currentQuestion { id } } } userErrors { code field } } }"""
+STATUS = """query($id: ID!) { session(id: $id) { state
+  autopilot { status lastSeq currentQuestion { id prompt options correctIndex } } } }"""
+
+
+async def test_autopilot_over_graphql(make_caller, db) -> None:
+    caller, other = make_caller(), make_caller()
+    gid = await new_session(caller, SHORT)
+    sid = ids.decode(gid, "StudySession", "id")
+    for name in ["startAutopilot", "pauseAutopilot", "resumeAutopilot"]:
+        stolen = (await other.data(AUTOPILOT % name, {"id": gid}))[name]
+        assert stolen["userErrors"][0]["code"] == "NOT_FOUND", name
+    stolen = (await other.data(ANSWER, {"id": gid, "q": "x", "c": 0}))["answerQuestion"]
+    assert stolen["userErrors"][0]["code"] == "NOT_FOUND"
+    paused = (await caller.data(AUTOPILOT % "pauseAutopilot", {"id": gid}))["pauseAutopilot"]
+    assert paused["userErrors"][0]["code"] == "INVALID_TRANSITION"
+
+    started = (await caller.data(AUTOPILOT % "startAutopilot", {"id": gid}))["startAutopilot"]
+    assert started["userErrors"] == []
+    await wait_for(db, sid, {"AWAITING_INPUT"})
+    status = (await caller.data(STATUS, {"id": gid}))["session"]
+    assert status["state"] == "QUIZZING" and status["autopilot"]["status"] == "AWAITING_INPUT"
+    question = status["autopilot"]["currentQuestion"]
+    assert question["correctIndex"] is None, "the key stays hidden"
+    bad = (await caller.data(ANSWER, {"id": gid, "q": question["id"], "c": 42}))
+    assert bad["answerQuestion"]["userErrors"] == [{"code": "INVALID_INPUT",
+                                                     "field": ["choice"]}]
+    again = (await caller.data(AUTOPILOT % "startAutopilot", {"id": gid}))["startAutopilot"]
+    assert again["userErrors"][0]["code"] == "INVALID_TRANSITION"
+    while True:
+        status = (await caller.data(STATUS, {"id": gid}))["session"]["autopilot"]
+        if status["status"] == "COMPLETED":
+            break
+        if status["status"] == "AWAITING_INPUT" and status["currentQuestion"]:
+            answered = (await caller.data(ANSWER, {"id": gid, "q": status["currentQuestion"][
+                "id"], "c": 0}))["answerQuestion"]
+            assert answered["userErrors"] == []
+        else:
+            await asyncio.sleep(0.05)
+    log = await actions(db, sid)
+    assert log[-1] == "autopilot_completed" and log.count("generate_plan") == 1
