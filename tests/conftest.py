@@ -29,7 +29,7 @@ from app.migrations import migrate
 from app.services import Services
 from app.settings import Settings
 from app.users import UserDirectory
-from tests import network_guard  # installed as a plugin (pyproject addopts), before imports
+from tests import network_guard  # installed by tests/__init__.py, before these imports
 
 
 @pytest.fixture(autouse=True)

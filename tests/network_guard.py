@@ -1,10 +1,9 @@
 """Refuse and record every network connection that is not to this machine.
 
-Loaded as a pytest plugin (``-p tests.network_guard`` in pyproject's addopts), so it is
-installed before any test module or conftest imports litellm or anything else. Unix
-sockets and loopback (127.0.0.0/8, ::1) pass; anything else raises
-``NonLoopbackConnection`` and is recorded, so a test fails even if the code under test
-swallowed the error.
+Installed by ``tests/__init__.py``, so it is in place before any test module or conftest
+imports litellm or anything else. Unix sockets and loopback (127.0.0.0/8, ::1) pass;
+anything else raises ``NonLoopbackConnection`` and is recorded, so a test fails even if
+the code under test swallowed the error.
 """
 
 from __future__ import annotations
@@ -64,7 +63,3 @@ def install() -> None:
     socket.socket.connect = _connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _getaddrinfo
-
-
-def pytest_configure(config: Any) -> None:
-    install()
