@@ -126,6 +126,15 @@ async def watch(port: int, tok: str, sid: str, seen: list[dict[str, Any]],
                 return
 
 
+async def until(seen: list[dict[str, Any]], action: str, limit_s: float = 60) -> None:
+    """Wait (bounded) until the watcher has received a step with ``action``."""
+    for _ in range(int(limit_s / 0.05)):
+        if any(s["action"] == action for s in seen):
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"no {action} step within {limit_s}s: {[s['action'] for s in seen]}")
+
+
 async def test_session_survives_sigkill_of_its_process(cluster, fresh_database) -> None:
     url = await fresh_database()
     watcher = cluster("watcher", url)
@@ -176,3 +185,50 @@ async def test_session_survives_sigkill_of_its_process(cluster, fresh_database) 
     print(f"\ntake-over after SIGKILL: {takeover:.2f}s (lease {LEASE_S}s + scan "
           f"{RECOVERY_S}s); {len(seen)} steps; commit→delivery on another process: "
           f"median {delays[len(delays) // 2] * 1000:.1f} ms, worst {delays[-1] * 1000:.1f} ms")
+
+
+async def test_pause_resume_and_sigterm_over_websockets(cluster, fresh_database) -> None:
+    """Pause lets the step under way finish, then nothing happens until resume; SIGTERM
+    lets the running step persist before exit, and another process continues at once."""
+    url = await fresh_database()
+    watcher = cluster("watcher", url)
+    runner = cluster("runner", url)
+    tok = token()
+    started = await gql(runner.base, tok, """mutation($s: String!) { startSession(input: {
+        examType: "Biology", syllabus: $s}) { session { id } } }""",
+                        {"s": SYLLABUS + "Unit 3: Pause\n- Only in this test.\n"})
+    sid = started["startSession"]["session"]["id"]
+    seen: list[dict[str, Any]] = []
+    done = asyncio.Event()
+    watching = asyncio.create_task(watch(watcher.port, tok, sid, seen, done))
+    await asyncio.sleep(0.3)
+    command = "mutation($id: ID!) { %s(sessionId: $id) { userErrors { code message } } }"
+    await gql(runner.base, tok, command % "startAutopilot", {"id": sid})
+    await asyncio.sleep(0.2)
+    paused = await gql(runner.base, tok, command % "pauseAutopilot", {"id": sid})
+    assert paused["pauseAutopilot"]["userErrors"] == []
+    await until(seen, "generate_plan")  # the planner step under way finishes and persists
+    quiet = [s["action"] for s in seen]
+    assert quiet[-2:] == ["autopilot_paused", "generate_plan"], quiet
+    await asyncio.sleep(1.0)
+    assert [s["action"] for s in seen] == quiet, "nothing happens while paused"
+
+    await gql(runner.base, tok, command % "resumeAutopilot", {"id": sid})
+    await asyncio.sleep(0.3)  # the tutor step (800 ms) is under way on the runner
+    stopping = time.time()
+    runner.stop()  # SIGTERM: the step finishes and persists, the lease is handed over
+    exited = time.time() - stopping
+    await until(seen, "awaiting_input")
+    done.set()
+    await asyncio.wait_for(watching, 30)
+    actions = [s["action"] for s in seen]
+    assert actions.count("start_topic") == 1 and actions.count("autopilot_recovered") == 1
+    # The runner persisted its step before exiting; the other process went on from there.
+    assert actions.index("start_topic") < actions.index("autopilot_recovered"), actions
+    assert actions[-1] == "awaiting_input"
+    seqs = [s["seq"] for s in seen]
+    assert seqs == list(range(1, len(seqs) + 1))
+    recovered = next(s for s in seen if s["action"] == "autopilot_recovered")
+    print(f"\nSIGTERM: exited {exited:.2f}s after the signal; taken over "
+          f"{datetime.fromisoformat(recovered['timestamp']).timestamp() - stopping:.2f}s "
+          "after it")
