@@ -55,9 +55,15 @@ def local_user_id(email: str) -> uuid.UUID:
 
 
 class Authenticator:
-    def __init__(self, secret: str, audience: str | None = None) -> None:
+    """Mints and verifies tokens; a verified token is remembered until it expires (a
+    bounded cache), so a client reusing one token pays for HS256 once."""
+
+    def __init__(self, secret: str, audience: str | None = None, cache_size: int = 10_000
+                 ) -> None:
         self._secret = secret
         self._audience = audience
+        self._verified: dict[str, tuple[Identity, float]] = {}
+        self._cache_size = cache_size
 
     def mint(self, user_id: uuid.UUID, email: str | None, ttl_seconds: int = 30 * 86400) -> str:
         now = int(time.time())
@@ -70,6 +76,18 @@ class Authenticator:
 
     def verify(self, authorization: object) -> Identity:
         """Check an ``Authorization`` value ("Bearer <jwt>"); raise ``AuthError`` if bad."""
+        if isinstance(authorization, str):
+            known = self._verified.get(authorization)
+            if known is not None and known[1] > time.time():
+                return known[0]
+        identity, expires = self._decode(authorization)
+        assert isinstance(authorization, str)
+        if len(self._verified) >= self._cache_size:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[authorization] = (identity, expires)
+        return identity
+
+    def _decode(self, authorization: object) -> tuple[Identity, float]:
         if not isinstance(authorization, str) or not authorization.strip():
             raise AuthError("missing credentials: send 'Authorization: Bearer <token>'")
         scheme, _, token = authorization.strip().partition(" ")
@@ -89,4 +107,6 @@ class Authenticator:
         except ValueError as exc:
             raise AuthError("invalid token: sub is not a UUID") from exc
         email = claims.get("email")
-        return Identity(user_id, email if isinstance(email, str) else None)
+        expires = float(claims["exp"]) if isinstance(claims.get("exp"), int | float) \
+            else time.time() + 300  # no exp: re-check every five minutes
+        return Identity(user_id, email if isinstance(email, str) else None), expires

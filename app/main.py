@@ -10,6 +10,7 @@ persist first.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -65,7 +66,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         llm = LlmGateway(settings, partial(record_call, db))
         stack.push_async_callback(llm.aclose)
         # litellm takes seconds to import: load it in the background, off the start-up path.
-        warm = asyncio.create_task(llm.start(), name="litellm-warm-up")
+        warm = asyncio.create_task(warm_up(llm), name="litellm-warm-up")
         stack.callback(warm.cancel)
         hub = EventHub(partial(list_events, db), window=settings.events_cache)
         stack.callback(hub.close)
@@ -76,6 +77,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await autopilot.start()
         stack.push_async_callback(autopilot.stop)  # first out: running steps finish
         yield Services(settings, db, authenticator, UserDirectory(db), llm, hub, autopilot)
+
+
+async def warm_up(llm: LlmGateway) -> None:
+    """Import litellm, then move everything loaded so far out of the garbage collector's
+    way: ~450k long-lived objects made each full collection a 300-400 ms pause."""
+    await llm.start()
+    gc.collect()
+    gc.freeze()
 
 
 async def healthz(request: Request) -> JSONResponse:

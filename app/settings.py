@@ -191,6 +191,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Cap on `first` for every connection."),
     Setting("STUDYPILOT_DEBUG", "debug", _bool,
             "Show unexpected errors' messages instead of masking them. Never in production."),
+    Setting("STUDYPILOT_ACCESS_LOG", "access_log", _bool,
+            "Log every HTTP request (uvicorn's access log); off by default, it costs CPU."),
     Setting("STUDYPILOT_LOG_LEVEL", "log_level", str,
             "Log level: debug, info, warning, error."),
 )
@@ -239,6 +241,7 @@ class Settings:
     max_tokens: int = 2_000
     max_page_size: int = 100
     debug: bool = False
+    access_log: bool = False
     log_level: str = "info"
 
     @classmethod
