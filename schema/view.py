@@ -135,5 +135,7 @@ class GraphQLView(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # invalid UTF-8 is a JSONDecodeError here, so a 400
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # A str, not bytes: strawberry sends bytes over websockets as binary frames, which
+        # browser GraphQL clients (graphql-ws in GraphiQL) cannot parse.
+        return orjson.dumps(data).decode()
