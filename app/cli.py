@@ -19,7 +19,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
         http="httptools", lifespan="on", log_level=settings.log_level,
-        access_log=settings.access_log,
+        access_log=settings.access_log, ws_per_message_deflate=settings.ws_compression,
         timeout_graceful_shutdown=30,
     )
     return 0
