@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> Options:
                    help="auto: wrk when installed, else the asyncio generator")
     p.add_argument("--studypilot-env", action="append", default=[], metavar="KEY=VALUE",
                    help="a STUDYPILOT_* setting for the StudyPilot under test (repeatable)")
+    p.add_argument("--autopilot-sessions", type=int,
+                   help="concurrent sessions in the autopilot workload (default 1000, quick 100)")
     p.add_argument("--embedded", action="store_true",
                    help="put the bench database on an embedded PostgreSQL even when "
                         "DATABASE_URL or 127.0.0.1:5432 answers")
@@ -60,6 +62,7 @@ def parse_args(argv: list[str] | None) -> Options:
         count_requests=100 if args.quick else 300, startup_rounds=rounds,
         database_url=os.environ.get("DATABASE_URL") or None, embedded=args.embedded,
         studypilot_env=dict(kv.split("=", 1) for kv in args.studypilot_env),
+        autopilot_sessions=args.autopilot_sessions or (100 if args.quick else 1000),
         chart=not args.no_chart,
     )
 

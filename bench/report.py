@@ -47,6 +47,10 @@ def machine(run: Run) -> dict[str, Any]:
         "load_generator": loadgen.describe(run.loadgen),
         "git_commit": _command(["git", "rev-parse", "--short", "HEAD"]),
         "git_dirty": bool(git_dirty),
+        # what was measured when the app is being edited: changed or new files outside bench/
+        "app_changes": [line for line in (_command(
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)bench"]) or "").splitlines()
+            if line.strip()],
     }
 
 
@@ -79,6 +83,9 @@ def render(results: list[WorkloadResult], meta: dict[str, Any]) -> str:
             f"({pg['kind']}), load generator: {meta['load_generator']}, "
             f"PostGraphile {meta['postgraphile'] or 'not installed'} "
             f"(node {meta['node'] or 'missing'})\n")
+    if meta.get("app_changes"):
+        head += ("\napp files changed since that commit (measured as they were): "
+                 + ", ".join(f"`{line.strip()}`" for line in meta["app_changes"]) + "\n")
     body = [markdown(table) for result in results for table in result.tables]
     return "\n".join([head, *body])
 

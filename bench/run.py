@@ -38,6 +38,7 @@ class Options:
     database_url: str | None = None
     embedded: bool = False  # the bench database on an embedded server even if one answers
     studypilot_env: dict[str, str] = field(default_factory=dict)
+    autopilot_sessions: int = 1000  # concurrent sessions in the autopilot workload
     out_dir: Path = REPO / "bench" / "results"
     chart: bool = True
 

@@ -51,7 +51,7 @@ class Workload:
 
 
 def registry() -> dict[str, Workload]:
-    from bench.workloads import read, startup
+    from bench.workloads import autopilot, fanout, read, startup
 
-    workloads = (read.WORKLOAD, startup.WORKLOAD)
+    workloads = (read.WORKLOAD, startup.WORKLOAD, fanout.WORKLOAD, autopilot.WORKLOAD)
     return {w.name: w for w in workloads}
