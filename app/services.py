@@ -1,4 +1,8 @@
-"""What the composition root builds once and hands down: the long-lived clients."""
+"""What the composition root builds once and hands down: the long-lived clients.
+
+Part of the composition root (with app/main.py): it names the clients of every layer,
+so it is the one module of app/ that imports agents/.
+"""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ Modules, one noun each::
     rounds       alternating rounds, medians and paired ratios
     report       tables, latest.json and the machine description
     chart        latest.png (needs matplotlib; skipped with a line when it is missing)
-    workloads/   the registry; one module per workload (read, startup)
+    ws           websocket subscriber client processes (fan-out)
+    workloads/   the registry; one module per workload (read, startup, fanout, autopilot)
 
 Nothing here asserts a time: the harness measures and reports.
 """
