@@ -31,7 +31,7 @@ import asyncpg
 from agents import autopilot_policy as policy
 from agents import autopilot_store as runs
 from agents import learning_store, session_store, study, topic_store
-from agents.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StudyPilotError
+from agents.errors import Conflict, InvalidInput, InvalidTransition, StudyPilotError
 from agents.session_store import SessionRecord
 from agents.state_machine import Command, StudyPhase, advance, load_state
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ACTIVE = ["RUNNING", "AWAITING_INPUT"]
 MAX_CONFLICTS = 5
-SELECT_OWNER_USER = "SELECT user_id FROM study_sessions WHERE id = $1"
 
 
 class _LostRun(Exception):
@@ -318,7 +317,7 @@ class Autopilot:
             return []
         claimed = await runs.claim_expired(self.db, self.owner, self.settings.autopilot_lease_s)
         for session_id, previous in claimed:
-            user_id = await self.db.fetchval(SELECT_OWNER_USER, session_id)
+            user_id = await session_store.owner_of(self.db, session_id)
             if user_id is None:
                 continue
             log.warning("taking over autopilot session %s from %s", session_id, previous)
@@ -337,5 +336,3 @@ def _public(question: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"id": question["id"], "prompt": question["prompt"],
             "options": question["options"], "difficulty": question.get("difficulty")}
 
-
-__all__ = ["Autopilot", "NotFound"]

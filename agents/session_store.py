@@ -73,6 +73,8 @@ INSERT INTO session_events (session_id, seq, phase, action, data, reasoning, dur
 SELECT s.id, s.last_seq, s.current_state, $2, $3, $4, $5 FROM s
 RETURNING seq"""
 
+SELECT_OWNER = "SELECT user_id FROM study_sessions WHERE id = $1"
+
 LOCK_SESSION = "SELECT version FROM study_sessions WHERE id = $1 FOR UPDATE"
 
 SELECT_EVENTS_PAGE = """
@@ -188,3 +190,9 @@ async def list_events(db: Db, session_id: UUID, after_seq: int, limit: int) -> l
 async def lock_session(db: Db, session_id: UUID) -> None:
     """Serialise writers to one session for the rest of the caller's transaction."""
     await db.execute(LOCK_SESSION, session_id)
+
+
+async def owner_of(db: Db, session_id: UUID) -> UUID | None:
+    """The user a session belongs to (for the autopilot's recovery, which has no caller)."""
+    user_id: UUID | None = await db.fetchval(SELECT_OWNER, session_id)
+    return user_id
