@@ -194,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STUDYPILOT_WS_COMPRESSION", "ws_compression", _bool,
             "permessage-deflate on websockets; off by default: steps are small and "
             "compressing each frame for each subscriber costs ~20 us of CPU."),
+    Setting("STUDYPILOT_COMPILED_READS", "compiled_reads", _bool,
+            "Answer queries over a session, its topics and quizzes with one SQL statement "
+            "(schema/compiled.py); other documents always go through the executor."),
     Setting("STUDYPILOT_ACCESS_LOG", "access_log", _bool,
             "Log every HTTP request (uvicorn's access log); off by default, it costs CPU."),
     Setting("STUDYPILOT_LOG_LEVEL", "log_level", str,
@@ -245,6 +248,7 @@ class Settings:
     max_page_size: int = 100
     debug: bool = False
     access_log: bool = False
+    compiled_reads: bool = True
     ws_compression: bool = False
     log_level: str = "info"
 

@@ -29,6 +29,7 @@ from strawberry.types import ExecutionContext
 from strawberry.utils.await_maybe import await_maybe
 
 from app.settings import Settings
+from schema.compiled import CompiledReads
 from schema.errors import log_faults, should_mask
 from schema.execution import shared_event_executor
 from schema.mutations import Mutation
@@ -82,6 +83,8 @@ class Schema(strawberry.Schema):
     def __init__(self, *args: Any, mask_errors: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mask_errors = mask_errors
+        # Set by build_schema when STUDYPILOT_COMPILED_READS is on (schema/compiled.py).
+        self.compiled_reads: CompiledReads | None = None
 
     def create_extensions_runner(self, execution_context: ExecutionContext,
                                  extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
@@ -112,7 +115,7 @@ class Schema(strawberry.Schema):
         return result
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     s = settings
     # The limiters' rule classes are made once: validation results are cached per
@@ -128,7 +131,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=1024),
         lambda: AddValidationRules(rules),
     ]
-    return Schema(
+    schema = Schema(
         query=Query, mutation=Mutation, subscription=Subscription,
         types=[StudySession, Topic, Quiz],
         extensions=extensions,  # type: ignore[arg-type]
@@ -136,3 +139,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=shared_event_executor(),
         mask_errors=not settings.debug,
     )
+    if settings.compiled_reads:
+        schema.compiled_reads = CompiledReads(schema._schema, tuple(rules),
+                                              max_tokens=s.max_tokens)
+    return schema
