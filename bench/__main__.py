@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--duration", type=float, help="seconds per load round (default 10, quick 3)")
     p.add_argument("--concurrency", type=_csv, default=("1", "16", "64"),
                    help="comma-separated concurrencies (default 1,16,64)")
-    p.add_argument("--servers", type=_csv, default=("studypilot", "floor", "postgraphile"),
+    p.add_argument("--servers", type=_csv,
+                   default=("studypilot", "studypilot-executor", "floor", "postgraphile"),
                    help=f"comma-separated, from {', '.join(NAMES)}")
     p.add_argument("--workloads", type=_csv, default=(),
                    help=f"comma-separated, from {', '.join(known)} (default all)")

@@ -30,7 +30,7 @@ class Options:
     duration_s: float = 10.0
     warmup_s: float = 2.0
     concurrencies: tuple[int, ...] = (1, 16, 64)
-    servers: tuple[str, ...] = ("studypilot", "floor", "postgraphile")
+    servers: tuple[str, ...] = ("studypilot", "studypilot-executor", "floor", "postgraphile")
     workloads: tuple[str, ...] = ()  # empty: all
     loadgen: str = "auto"
     count_requests: int = 200

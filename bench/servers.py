@@ -3,6 +3,9 @@
 - ``studypilot``: ``studypilot serve`` (uvicorn, uvloop, httptools, log level warning so
   no access log), with the run's JWT secret and only the ``STUDYPILOT_*`` variables the
   run sets (``--studypilot-env``): the app's defaults, pool 2..10 connections.
+- ``studypilot-executor``: the same with ``STUDYPILOT_COMPILED_READS=false``: every query
+  through strawberry/graphql-core and the DataLoaders (what documents the compiler does
+  not cover cost).
 - ``floor`` / ``floor-reset``: ``bench.floor_app`` without / with asyncpg's pool reset.
 - ``postgraphile``: PostGraphile 4.14.1 from ``bench/postgraphile/node_modules``
   (``npm ci`` there on first use), simple collections only, query log off,
@@ -74,14 +77,15 @@ def studypilot_bin() -> list[str]:
 
 
 def studypilot(database_url: str | None, data_dir: Path, secret: str,
-               extra_env: Mapping[str, str] | None = None) -> ServerSpec:
+               extra_env: Mapping[str, str] | None = None, *,
+               name: str = "studypilot") -> ServerSpec:
     port = free_port()
     env = _clean_env() | {"STUDYPILOT_DATA_DIR": str(data_dir), "STUDYPILOT_JWT_SECRET": secret,
                           "STUDYPILOT_LOG_LEVEL": "warning", **(extra_env or {})}
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     return ServerSpec(
-        "studypilot", [*studypilot_bin(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        name, [*studypilot_bin(), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env, HEALTHZ, port, pgdata=None if database_url else data_dir.resolve() / "pgdata")
 
 
@@ -221,15 +225,18 @@ def stop_postgres(pgdata: Path, grace: float = 20) -> None:
             pass
 
 
-NAMES = ("studypilot", "floor", "floor-reset", "postgraphile")
+NAMES = ("studypilot", "studypilot-executor", "floor", "floor-reset", "postgraphile")
 
 
 def make(name: str, database_url: str, secret: str, workdir: Path,
          studypilot_env: Mapping[str, str] | None = None) -> ServerSpec:
     """The spec of server ``name`` on ``database_url`` (``Unavailable`` if it cannot run)."""
-    if name == "studypilot":
+    if name in ("studypilot", "studypilot-executor"):
         data_dir = workdir / f"studypilot-data-{free_port()}"
-        return studypilot(database_url, data_dir, secret, studypilot_env)
+        env = dict(studypilot_env or {})
+        if name == "studypilot-executor":
+            env["STUDYPILOT_COMPILED_READS"] = "false"
+        return studypilot(database_url, data_dir, secret, env, name=name)
     if name in ("floor", "floor-reset"):
         return floor(database_url, secret, reset=name == "floor-reset")
     if name == "postgraphile":

@@ -1,13 +1,17 @@
 """Read: one session with its topics (name, status, mastery) and each topic's quizzes.
 
-The same answer from three servers on the same database, at concurrency 1, 16 and 64:
+The same answer from four servers on the same database, at concurrency 1, 16 and 64:
 
-- StudyPilot: ``QUERY`` (each seeded topic has one quiz, so ``quizzes`` is its latest);
+- StudyPilot: ``QUERY`` (each seeded topic has one quiz, so ``quizzes`` is its latest),
+  answered by a compiled read (schema/compiled.py: one SQL statement);
+- StudyPilot with compiled reads off (``studypilot-executor``): the same query through
+  strawberry, graphql-core and the DataLoaders;
 - floor: the same request, answered with the same JSON document, by one SQL statement;
 - PostGraphile: ``POSTGRAPHILE_QUERY``, the same fields in its generated names (topics by
   position, quizzes by creation time then id, as StudyPilot orders them).
 
-Before timing, every answer is checked: the floor's equals StudyPilot's, PostGraphile's
+Before timing, every answer is checked: the executor's bytes equal the compiled read's,
+the floor's document equals StudyPilot's, PostGraphile's
 has the same topics, statuses, mastery scores and quizzes. Then SQL statements per
 request are counted for each server with 10 and with 40 topics (``bench.statements``).
 """
@@ -78,6 +82,9 @@ def check_answers(base_urls: dict[str, str], requests: dict[str, HttpRequest],
         if floor in bodies and "studypilot" in bodies and \
                 bodies[floor][1] != bodies["studypilot"][1]:
             raise RuntimeError(f"{floor}'s answer is not StudyPilot's")
+    if "studypilot" in bodies and "studypilot-executor" in bodies and \
+            bodies["studypilot"][0] != bodies["studypilot-executor"][0]:
+        raise RuntimeError("the compiled read's bytes are not the executor's")
     return {name: len(raw) for name, (raw, _) in bodies.items()}
 
 
