@@ -367,6 +367,9 @@ def concurrent(run: Run, clients: Clients, e: servers.ServerProcess, url: str, t
         "client_errors": len(errors),
         "session_p50_s": percentile(durations, 50), "session_p99_s": percentile(durations, 99),
         "server_cpu_share": m["server_cpu_s"] / m["elapsed_s"],
+        "server_cpu_ms_per_session": m["server_cpu_s"] * 1e3 / n,
+        # the wall time the server's own CPU work needs on one core (one event loop)
+        "cpu_bound_s": max(ideal, m["server_cpu_s"]),
         "client_cpu_share": m["client_cpu_s"] / m["elapsed_s"],
         "pool_busy_mean": statistics.mean(busy) if busy else float("nan"),
         "pool_busy_max": max(busy) if busy else float("nan"),
@@ -432,13 +435,16 @@ def concurrent_table(run: Run, cells: dict[str, Any], sizes: Sizes, pool: str) -
         f"Autopilot (b): {sizes.concurrent_sessions:,} concurrent sessions, model latency "
         f"{LATENCY_MS} ms; {run.options.rounds} rounds, medians",
         ["sessions", "wall s", "model-bound ideal s", "wall ÷ ideal", "session p50 / p99 s",
-         "server CPU busy", "DB pool busy mean / max", "pool saturated", "client CPU",
+         "server CPU ms / session", "wall ÷ max(ideal, server CPU s)", "server CPU busy",
+         "DB pool busy mean / max", "pool saturated", "client CPU",
          "answer RTT p50 / p99 ms", "completed"])
     done = [s["completed"] for s in cells[CONCURRENT]["rounds"]]
     table.rows.append([
         f"{sizes.concurrent_sessions:,}", _fmt(c["wall_s"], 1), _fmt(c["ideal_s"], 1),
         _fmt(cells[CONCURRENT]["wall_over_ideal"], 1),
         f"{_fmt(c['session_p50_s'], 1)} / {_fmt(c['session_p99_s'], 1)}",
+        _fmt(c.get("server_cpu_ms_per_session"), 0),
+        _fmt(c["wall_s"] / c["cpu_bound_s"] if c.get("cpu_bound_s") else None, 2),
         f"{c['server_cpu_share']:.0%} of a core", f"{_fmt(c['pool_busy_mean'], 1)} / "
         f"{_fmt(c['pool_busy_max'], 0)}", f"{c['pool_saturated_share']:.0%} of samples",
         f"{c['client_cpu_share']:.0%} of a core",
@@ -455,6 +461,9 @@ def concurrent_table(run: Run, cells: dict[str, Any], sizes: Sizes, pool: str) -
         "(answer or start refused, connection lost)",
         "server CPU busy: user+system CPU of the one server process ÷ wall (100% = one core "
         "saturated: the event loop is the limit); client CPU: the client processes' sum",
+        "wall ÷ max(ideal, server CPU s): against the bound the server's own CPU work sets on "
+        "one process (sessions x CPU per session); near 1 = the process is CPU-bound, and only "
+        "less CPU per session or more processes (any process can drive any session) help",
         pool,
     ]
     return table
