@@ -141,5 +141,6 @@ def build_schema(settings: Settings | None = None) -> Schema:
     )
     if settings.compiled_reads:
         schema.compiled_reads = CompiledReads(schema._schema, tuple(rules),
-                                              max_tokens=s.max_tokens)
+                                              max_tokens=s.max_tokens,
+                                              max_page_size=s.max_page_size)
     return schema

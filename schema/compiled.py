@@ -1,13 +1,15 @@
-"""Compiled reads: a query over a session, its topics and their quizzes answered by ONE
-SQL statement and a prebuilt result builder, instead of graphql-core's field-by-field
-execution with DataLoaders.
+"""Compiled reads: a query over the caller's sessions, their topics and quizzes answered
+by ONE SQL statement and a prebuilt result builder, instead of graphql-core's
+field-by-field execution with DataLoaders.
 
-What it covers (``OBJECTS`` and ``ROOTS``): ``session(id:)`` with the scalar fields of
-``StudySession``, ``Topic`` and ``Quiz``, ``topics``, ``currentTopic``, ``quizzes`` and
-``__typename``, through aliases, repeated fields and fragments (named or inline) whose
-type condition holds. Anything else in a document (another root field, a field with
-arguments, a directive, a subscription or mutation, a field not in the tables) makes the
-whole document "not compilable", and the normal executor answers it.
+What it covers (``OBJECTS`` and ``ROOTS``; their SQL in ``agents/session_reads.py``):
+``session(id:)`` and ``sessions(first:, after:)`` (edges, cursors, nodes, pageInfo,
+totalCount) with the scalar fields of ``StudySession``, ``Topic`` and ``Quiz``, ``topics``,
+``currentTopic``, ``quizzes`` and ``__typename``, through aliases, repeated fields and
+fragments (named or inline) whose type condition holds. Anything else in a document
+(another root field, a field with arguments, a directive, a subscription or mutation, a
+field not in the tables) makes the whole document "not compilable", and the normal
+executor answers it.
 
 How it stays the executor's equal: a document is compiled only after it passed the same
 parse limits and validation rules as the executor's (``CompiledReads.plan``); each leaf
@@ -38,6 +40,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -61,9 +64,13 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.validation import ASTValidationRule
 from strawberry.schema.schema import validate_document
 
+from agents import session_reads
 from agents.errors import InvalidInput
 from agents.state_machine import StudyPhase
+from app.database import Db
 from schema import ids
+from schema.connections import encode_cursor, page_size
+from schema.queries import session_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -78,24 +85,27 @@ class Fallback(Exception):
 
 @dataclass(frozen=True)
 class Leaf:
-    """A scalar read from a column (``{a}`` is the table's alias), turned into the value
-    the strawberry resolver returns before the GraphQL type serializes it."""
+    """A scalar: the column of ``attribute`` (``agents.session_reads``), turned into the
+    value the strawberry resolver returns before the GraphQL type serializes it."""
 
-    sql: str
+    attribute: str
     value: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
 class Link:
-    """Objects of ``target`` reached from the parent row (``{p}``) as ``{c}``; ``$1`` is
-    always the caller's user id. ``arg`` names the root argument holding a global id."""
+    """Objects reached through the parent table's relation ``attribute``."""
 
-    target: str
-    many: bool
-    source: str
-    order: str | None = None
-    arg: str | None = None
-    id_type: str | None = None
+    attribute: str
+
+
+@dataclass(frozen=True)
+class Root:
+    """A root field: its relation and the argument that holds a global id of ``id_type``."""
+
+    relation: session_reads.Relation
+    arg: str
+    id_type: str
 
 
 def _global(type_name: str) -> Callable[[str], str]:
@@ -108,47 +118,51 @@ def _timestamp(raw: str) -> datetime:
     return datetime.fromisoformat(raw).astimezone(UTC)
 
 
-OBJECTS: dict[str, dict[str, Leaf | Link]] = {
-    "StudySession": {
-        "id": Leaf("{a}.id", _global("StudySession")),
-        "examType": Leaf("{a}.exam_type"),
-        "examDate": Leaf("{a}.exam_date", date.fromisoformat),
-        "state": Leaf("{a}.current_state", StudyPhase),
-        "version": Leaf("{a}.version"),
-        "syllabus": Leaf("{a}.syllabus"),
-        "context": Leaf("{a}.current_context"),
-        "createdAt": Leaf("{a}.created_at", _timestamp),
-        "updatedAt": Leaf("{a}.updated_at", _timestamp),
-        # as topic_store.SELECT_TOPICS_BY_SESSIONS (the session row is already the caller's)
-        "topics": Link("Topic", True, "FROM topics {c} WHERE {c}.session_id = {p}.id",
-                       order="{c}.position"),
-        "currentTopic": Link("Topic", False,
-                             "FROM topics {c} WHERE {c}.id = {p}.current_topic_id"),
-    },
-    "Topic": {
-        "id": Leaf("{a}.id", _global("Topic")),
-        "name": Leaf("{a}.name"),
-        "status": Leaf("{a}.status"),
-        "masteryScore": Leaf("{a}.mastery_score"),
-        "position": Leaf("{a}.position"),
-        "estimatedMinutes": Leaf("{a}.estimated_minutes"),
-        # as topic_store.SELECT_QUIZZES_BY_TOPICS
-        "quizzes": Link("Quiz", True,
-                        "FROM quizzes {c} WHERE {c}.topic_id = {p}.id AND {c}.user_id = $1",
-                        order="{c}.created_at, {c}.id"),
-    },
-    "Quiz": {
-        "id": Leaf("{a}.id", _global("Quiz")),
-        "timeEstimateMinutes": Leaf("{a}.time_estimate_minutes"),
-        "score": Leaf("{a}.score"),
-    },
+# GraphQL object type -> (its table in agents.session_reads, its fields)
+OBJECTS: dict[str, tuple[str, dict[str, Leaf | Link]]] = {
+    "StudySession": ("session", {
+        "id": Leaf("id", _global("StudySession")),
+        "examType": Leaf("exam_type"),
+        "examDate": Leaf("exam_date", date.fromisoformat),
+        "state": Leaf("state", StudyPhase),
+        "version": Leaf("version"),
+        "syllabus": Leaf("syllabus"),
+        "context": Leaf("context"),
+        "createdAt": Leaf("created_at", _timestamp),
+        "updatedAt": Leaf("updated_at", _timestamp),
+        "topics": Link("topics"),
+        "currentTopic": Link("current_topic"),
+    }),
+    "Topic": ("topic", {
+        "id": Leaf("id", _global("Topic")),
+        "name": Leaf("name"),
+        "status": Leaf("status"),
+        "masteryScore": Leaf("mastery_score"),
+        "position": Leaf("position"),
+        "estimatedMinutes": Leaf("estimated_minutes"),
+        "quizzes": Link("quizzes"),
+    }),
+    "Quiz": ("quiz", {
+        "id": Leaf("id", _global("Quiz")),
+        "timeEstimateMinutes": Leaf("time_estimate_minutes"),
+        "score": Leaf("score"),
+    }),
 }
 
-ROOTS: dict[str, Link] = {
-    # as session_store.SELECT_SESSIONS_BY_IDS; a malformed id is a NULL parameter: no row
-    "session": Link("StudySession", False,
-                    "FROM study_sessions {c} WHERE {c}.id = {arg} AND {c}.user_id = $1",
-                    arg="id", id_type="StudySession"),
+@dataclass(frozen=True)
+class Page:
+    """A root connection over a table's rows (``sessions(first:, after:)``)."""
+
+    table: str
+    source: str
+    order: str
+    count: str
+
+
+ROOTS: dict[str, Root | Page] = {
+    "session": Root(session_reads.SESSION_BY_ID, arg="id", id_type="StudySession"),
+    "sessions": Page("session", session_reads.SESSIONS_PAGE, session_reads.SESSIONS_PAGE_ORDER,
+                     session_reads.SESSIONS_COUNT),
 }
 
 Row = list[Any]
@@ -171,33 +185,59 @@ class _Select:
         return f"json_build_array({', '.join(self.columns)})"
 
 
+def _arguments(field_def: GraphQLField, node: FieldNode,
+               variables: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return get_argument_values(field_def, node, variables)
+    except GraphQLError as exc:
+        raise Fallback(str(exc)) from None
+
+
 @dataclass(frozen=True)
-class RootArgument:
-    """How one root field's argument becomes a SQL parameter."""
+class IdArgument:
+    """A root field's global-id argument, as one SQL parameter (its UUID)."""
 
     field_def: GraphQLField
     node: FieldNode
     name: str
     id_type: str
 
-    def parameter(self, variables: dict[str, Any]) -> UUID | None:
+    def values(self, variables: dict[str, Any]) -> list[Any]:
+        raw = _arguments(self.field_def, self.node, variables)[self.name]
         try:
-            raw = get_argument_values(self.field_def, self.node, variables)[self.name]
-        except GraphQLError as exc:
-            raise Fallback(str(exc)) from None
-        try:
-            return ids.decode(raw, self.id_type, self.name)
+            return [ids.decode(raw, self.id_type, self.name)]
         except InvalidInput:
-            return None  # the resolver answers null for a malformed or foreign id
+            return [None]  # the resolver answers null for a malformed or foreign id
+
+
+@dataclass(frozen=True)
+class PageArguments:
+    """``first`` and ``after`` of the sessions connection, as three SQL parameters (the
+    cursor's created_at and id, the page size + 1); a value the resolver refuses (with
+    its own error) is a ``Fallback``."""
+
+    field_def: GraphQLField
+    node: FieldNode
+    max_page_size: int
+
+    def values(self, variables: dict[str, Any]) -> list[Any]:
+        arguments = _arguments(self.field_def, self.node, variables)
+        try:
+            limit = page_size(arguments.get("first"), self.max_page_size)
+            cursor = session_cursor(arguments.get("after"))
+        except InvalidInput as exc:
+            raise Fallback(str(exc)) from None
+        at, sid = cursor if cursor is not None else (None, None)
+        return [at, sid, limit + 1]
 
 
 @dataclass(frozen=True)
 class Plan:
     """A compiled query operation: its SQL, its parameters and how to shape the row."""
 
-    sql: str | None
+    sql: str
     variable_definitions: tuple[Any, ...]
-    arguments: tuple[RootArgument, ...]
+    arguments: tuple[IdArgument | PageArguments, ...]
     build: Build
 
     def parameters(self, user_id: UUID, raw_variables: Mapping[str, Any] | None,
@@ -205,7 +245,8 @@ class Plan:
         variables = get_variable_values(schema, self.variable_definitions, raw_variables or {})
         if isinstance(variables, list):
             raise Fallback("variables do not coerce")
-        return [user_id, *(argument.parameter(variables) for argument in self.arguments)]
+        return [user_id, *itertools.chain.from_iterable(
+            argument.values(variables) for argument in self.arguments)]
 
 
 def _unwrap(gql_type: Any) -> tuple[Any, bool, bool]:
@@ -226,13 +267,15 @@ class Compiler:
     """Turns one validated query operation into a ``Plan`` (or raises ``NotCompilable``)."""
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode,
-                 operation: OperationDefinitionNode) -> None:
+                 operation: OperationDefinitionNode, *, max_page_size: int) -> None:
         self.schema = schema
         self.operation = operation
+        self.max_page_size = max_page_size
         self.fragments = {d.name.value: d for d in document.definitions
                           if isinstance(d, FragmentDefinitionNode)}
         self.aliases = (f"t{n}" for n in itertools.count())
-        self.arguments: list[RootArgument] = []
+        self.arguments: list[IdArgument | PageArguments] = []
+        self.parameters = 1  # $1 is the caller's user id
 
     def compile(self) -> Plan:
         if self.operation.operation is not OperationType.QUERY:
@@ -248,14 +291,19 @@ class Compiler:
             if name == "__typename":
                 entries.append((key, _constant(query_type.name)))
                 continue
-            link = ROOTS.get(name)
-            if link is None or link.arg is None or link.id_type is None:
+            root = ROOTS.get(name)
+            if root is None:
                 raise NotCompilable(f"root field {name}")
             field_def = query_type.fields[name]
-            self.arguments.append(RootArgument(field_def, nodes[0], link.arg, link.id_type))
             # (a repeated response key has the same arguments: validation checked it)
-            parameter = f"${len(self.arguments) + 1}"
-            sql, build = self._link(link, field_def, nodes, parent_alias="", arg=parameter)
+            if isinstance(root, Page):
+                self.arguments.append(PageArguments(field_def, nodes[0], self.max_page_size))
+                sql, build = self._page(root, field_def, nodes, *self._allocate(3))
+            else:
+                self.arguments.append(IdArgument(field_def, nodes[0], root.arg, root.id_type))
+                [parameter] = self._allocate(1)
+                sql, build = self._relation(root.relation, field_def, nodes, parent_alias="",
+                                            arg=parameter)
             columns.append(sql)
             entries.append((key, _item(len(columns) - 1, build)))
         if not columns:
@@ -264,48 +312,140 @@ class Compiler:
                     variable_definitions=tuple(self.operation.variable_definitions or ()),
                     arguments=tuple(self.arguments), build=_object(entries))
 
-    def _link(self, link: Link, field_def: GraphQLField, nodes: list[FieldNode], *,
-              parent_alias: str, arg: str = "") -> tuple[str, Build]:
-        """A relation's subquery (one column of its parent's ROW) and its builder."""
-        if any(node.arguments for node in nodes) and link.arg is None:
-            raise NotCompilable("arguments")
-        target, non_null, is_list = _unwrap(field_def.type)
-        if not isinstance(target, GraphQLObjectType) or target.name != link.target:
-            raise NotCompilable(f"type of {nodes[0].name.value}")
-        if is_list != link.many:
-            raise NotCompilable("list shape")
+    def _allocate(self, n: int) -> list[str]:
+        """The next ``n`` SQL parameter placeholders."""
+        made = [f"${self.parameters + k + 1}" for k in range(n)]
+        self.parameters += n
+        return made
+
+    def _page(self, page: Page, field_def: GraphQLField, nodes: list[FieldNode], at: str,
+              sid: str, fetch: str) -> tuple[str, Build]:
+        """A connection (edges, nodes, pageInfo, totalCount) over one page of rows, built as
+        the resolver builds it (cursor = base64 of "<created_at isoformat>|<id>")."""
+        connection = _unwrap(field_def.type)[0]
+        node_type = _unwrap(connection.fields["nodes"].type)[0]
+        table_name, fields = OBJECTS[node_type.name]
+        if table_name != page.table:
+            raise NotCompilable(f"type {node_type.name}")
+        table = session_reads.TABLES[table_name]
         select = _Select(next(self.aliases))
-        build = self._object(target, nodes, select)
-        source = link.source.format(c=select.alias, p=parent_alias, arg=arg)
-        if link.many:
-            order = f" ORDER BY {link.order.format(c=select.alias)}" if link.order else ""
+        created = select.column(table.columns["created_at"].format(a=select.alias))
+        ident = select.column(table.columns["id"].format(a=select.alias))
+        counted = False
+        entries: list[tuple[str, Callable[[_PageRows], Any]]] = []
+        for key, field_nodes in self._collect(connection, _selection_sets(nodes)).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                entries.append((key, _constant(connection.name)))
+            elif name == "totalCount":
+                counted = True
+                entries.append((key, _computed(connection, name, lambda p: p.count)))
+            elif name == "pageInfo":
+                entries.append((key, self._page_info(connection, field_nodes)))
+            elif name == "nodes":
+                build = self._object(node_type, table, fields, field_nodes, select)
+                entries.append((key, lambda p, b=build: [b(row) for row in p.rows]))
+            elif name == "edges":
+                entries.append((key, self._edges(connection, field_nodes, table, fields,
+                                                 select)))
+            else:
+                raise NotCompilable(f"field {connection.name}.{name}")
+        rows = (f"(SELECT json_agg({select.row_sql()} ORDER BY "
+                f"{page.order.format(c=select.alias)}) "
+                f"{page.source.format(c=select.alias, at=at, sid=sid, fetch=fetch)})")
+        sql = (f"json_build_array({rows}, {page.count if counted else 'NULL'}, {fetch}::int, "
+               f"{at}::timestamptz IS NOT NULL)")
+        pairs = tuple(entries)
+
+        def build_page(value: Row) -> dict[str, Any]:
+            found, count, fetched, has_previous = value
+            page_rows = _PageRows.of(found or [], fetched - 1, count, has_previous,
+                                     created, ident)
+            return {key: get(page_rows) for key, get in pairs}
+
+        return sql, build_page
+
+    def _edges(self, connection: GraphQLObjectType, nodes: list[FieldNode],
+               table: session_reads.Table, fields: dict[str, Leaf | Link],
+               select: _Select) -> Callable[[_PageRows], Any]:
+        edge = _unwrap(connection.fields["edges"].type)[0]
+        entries: list[tuple[str, Callable[[Row, str], Any]]] = []
+        for key, field_nodes in self._collect(edge, _selection_sets(nodes)).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                entries.append((key, lambda row, cursor, t=edge.name: t))
+            elif name == "cursor":
+                serialize = get_named_type(edge.fields[name].type).serialize
+                entries.append((key, lambda row, cursor, s=serialize: s(cursor)))
+            elif name == "node":
+                node_type = _unwrap(edge.fields[name].type)[0]
+                build = self._object(node_type, table, fields, field_nodes, select)
+                entries.append((key, lambda row, cursor, b=build: b(row)))
+            else:
+                raise NotCompilable(f"field {edge.name}.{name}")
+        pairs = tuple(entries)
+        return lambda p: [{key: get(row, cursor) for key, get in pairs}
+                          for row, cursor in zip(p.rows, p.cursors, strict=True)]
+
+    def _page_info(self, connection: GraphQLObjectType,
+                   nodes: list[FieldNode]) -> Callable[[_PageRows], Any]:
+        info = _unwrap(connection.fields["pageInfo"].type)[0]
+        values: dict[str, Callable[[_PageRows], Any]] = {
+            "hasNextPage": lambda p: p.has_next,
+            "hasPreviousPage": lambda p: p.has_previous,
+            "startCursor": lambda p: p.cursors[0] if p.cursors else None,
+            "endCursor": lambda p: p.cursors[-1] if p.cursors else None,
+        }
+        entries: list[tuple[str, Callable[[_PageRows], Any]]] = []
+        for key, field_nodes in self._collect(info, _selection_sets(nodes)).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                entries.append((key, _constant(info.name)))
+            elif name in values:
+                entries.append((key, _computed(info, name, values[name])))
+            else:
+                raise NotCompilable(f"field {info.name}.{name}")
+        pairs = tuple(entries)
+        return lambda p: {key: get(p) for key, get in pairs}
+
+    def _relation(self, relation: session_reads.Relation, field_def: GraphQLField,
+                  nodes: list[FieldNode], *, parent_alias: str, arg: str = "") -> tuple[str, Build]:
+        """A relation's subquery (one column of its parent's row) and its builder."""
+        target, non_null, is_list = _unwrap(field_def.type)
+        if not isinstance(target, GraphQLObjectType) or is_list != relation.many:
+            raise NotCompilable(f"type of {nodes[0].name.value}")
+        table, fields = OBJECTS.get(target.name, ("", {}))
+        if table != relation.table:
+            raise NotCompilable(f"type {target.name}")
+        select = _Select(next(self.aliases))
+        build = self._object(target, session_reads.TABLES[table], fields, nodes, select)
+        source = relation.source.format(c=select.alias, p=parent_alias, arg=arg)
+        if relation.many:
+            order = f" ORDER BY {relation.order.format(c=select.alias)}" if relation.order else ""
             sql = f"(SELECT json_agg({select.row_sql()}{order}) {source})"
             return sql, _many(build)
         return f"(SELECT {select.row_sql()} {source})", _one(build, non_null)
 
-    def _object(self, object_type: GraphQLObjectType, nodes: list[FieldNode],
-                select: _Select) -> Build:
-        table = OBJECTS.get(object_type.name)
-        if table is None:
-            raise NotCompilable(f"type {object_type.name}")
-        selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
+    def _object(self, object_type: GraphQLObjectType, table: session_reads.Table,
+                fields: dict[str, Leaf | Link], nodes: list[FieldNode], select: _Select) -> Build:
         entries: list[tuple[str, Build]] = []
-        for key, field_nodes in self._collect(object_type, selection_sets).items():
+        for key, field_nodes in self._collect(object_type, _selection_sets(nodes)).items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 entries.append((key, _constant(object_type.name)))
                 continue
-            spec = table.get(name)
+            spec = fields.get(name)
             field_def = object_type.fields.get(name)
             if spec is None or field_def is None:
                 raise NotCompilable(f"field {object_type.name}.{name}")
+            if any(node.arguments for node in field_nodes):
+                raise NotCompilable("arguments")
             if isinstance(spec, Leaf):
-                if any(node.arguments for node in field_nodes):
-                    raise NotCompilable("arguments")
-                index = select.column(spec.sql.format(a=select.alias))
+                index = select.column(table.columns[spec.attribute].format(a=select.alias))
                 entries.append((key, _leaf(index, spec.value, field_def)))
             else:
-                sql, build = self._link(spec, field_def, field_nodes, parent_alias=select.alias)
+                sql, build = self._relation(table.relations[spec.attribute], field_def,
+                                            field_nodes, parent_alias=select.alias)
                 entries.append((key, _item(select.column(sql), build)))
         return _object(entries)
 
@@ -349,7 +489,48 @@ class Compiler:
         return self.schema.is_sub_type(named, object_type)  # type: ignore[arg-type]
 
 
-def _constant(value: str) -> Build:
+@dataclass(frozen=True)
+class _PageRows:
+    """One page of a connection at run time, as the resolver computes it."""
+
+    rows: list[Row]
+    cursors: list[str]
+    has_next: bool
+    has_previous: bool
+    count: int | None
+
+    @classmethod
+    def of(cls, found: list[Row], limit: int, count: int | None, has_previous: bool,
+           created: int, ident: int) -> _PageRows:
+        rows = found[:limit]
+        cursors = [encode_cursor(f"{_timestamp(row[created]).isoformat()}|{row[ident]}")
+                   for row in rows]
+        return cls(rows, cursors, len(found) > limit, has_previous, count)
+
+
+def _selection_sets(nodes: list[FieldNode]) -> list[SelectionSetNode]:
+    return [node.selection_set for node in nodes if node.selection_set is not None]
+
+
+def _computed(object_type: GraphQLObjectType, name: str,
+              value: Callable[[_PageRows], Any]) -> Callable[[_PageRows], Any]:
+    """A field whose value the resolver computes, serialized by its GraphQL type."""
+    field_def = object_type.fields[name]
+    serialize = get_named_type(field_def.type).serialize  # type: ignore[union-attr]
+    non_null = isinstance(field_def.type, GraphQLNonNull)
+
+    def build(page: _PageRows) -> Any:
+        found = value(page)
+        if found is None:
+            if non_null:
+                raise Fallback(f"no value for the non-null {name}")
+            return None
+        return serialize(found)
+
+    return build
+
+
+def _constant(value: str) -> Callable[[Any], str]:
     return lambda row: value
 
 
@@ -397,13 +578,24 @@ class CompiledReads:
     bounded LRU; documents that cannot be compiled are remembered as such (``None``)."""
 
     def __init__(self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...],
-                 *, max_tokens: int, size: int = 1024) -> None:
+                 *, max_tokens: int, max_page_size: int, size: int = 1024) -> None:
         self.schema = schema
+        self._max_page_size = max_page_size
         self._rules = (*specified_rules, *rules)
         self._max_tokens = max_tokens
         self._size = size
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
-        self.answered = 0  # requests answered compiled (the view counts them)
+        self.answered = 0  # requests answered compiled
+
+    async def answer(self, plan: Plan, db: Db, user_id: UUID,
+                     variables: Mapping[str, Any] | None) -> bytes:
+        """The response body of ``plan`` for the caller: one SQL statement. Raises
+        ``Fallback`` when the executor must answer instead."""
+        parameters = plan.parameters(user_id, variables, self.schema)
+        row = await db.fetchval(plan.sql, *parameters)
+        body = orjson.dumps({"data": plan.build(row)})
+        self.answered += 1
+        return body
 
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
         key = (query, operation_name)
@@ -434,7 +626,8 @@ class CompiledReads:
         if operation is None:
             return None
         try:
-            return Compiler(self.schema, document, operation).compile()
+            return Compiler(self.schema, document, operation,
+                            max_page_size=self._max_page_size).compile()
         except NotCompilable:
             return None
         except Exception:  # a compiler bug must not fail the request: the executor answers

@@ -16,7 +16,7 @@ from schema.errors import RequestError
 from schema.types import Node, Quiz, StudySession, StudySessionConnection, Topic, User
 
 
-def _session_cursor(after: str | None) -> tuple[datetime.datetime, UUID] | None:
+def session_cursor(after: str | None) -> tuple[datetime.datetime, UUID] | None:
     if after is None:
         return None
     raw = decode_cursor(after)
@@ -53,7 +53,7 @@ class Query:
         user_id = await info.context.user_id()
         try:
             limit = page_size(first, info.context.services.settings.max_page_size)
-            cursor = _session_cursor(after)
+            cursor = session_cursor(after)
         except InvalidInput as exc:
             raise RequestError.of(exc) from None
         db = info.context.db
