@@ -187,6 +187,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Most aliases accepted in one GraphQL document."),
     Setting("STUDYPILOT_MAX_TOKENS", "max_tokens", _positive_int,
             "Most lexical tokens accepted in one GraphQL document."),
+    Setting("STUDYPILOT_MAX_CACHED_QUERY_CHARS", "max_cached_query_chars", _positive_int,
+            "Documents up to this length are kept in the parse, validation and compiled-read "
+            "caches (1,024 each); longer ones are handled every time and never kept."),
     Setting("STUDYPILOT_MAX_PAGE_SIZE", "max_page_size", _positive_int,
             "Cap on `first` for every connection."),
     Setting("STUDYPILOT_DEBUG", "debug", _bool,
@@ -246,6 +249,7 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 2_000
     max_page_size: int = 100
+    max_cached_query_chars: int = 16_384
     debug: bool = False
     access_log: bool = False
     compiled_reads: bool = True

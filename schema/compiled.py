@@ -578,8 +578,10 @@ class CompiledReads:
     bounded LRU; documents that cannot be compiled are remembered as such (``None``)."""
 
     def __init__(self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...],
-                 *, max_tokens: int, max_page_size: int, size: int = 1024) -> None:
+                 *, max_tokens: int, max_page_size: int, max_chars: int,
+                 size: int = 1024) -> None:
         self.schema = schema
+        self._max_chars = max_chars
         self._max_page_size = max_page_size
         self._rules = (*specified_rules, *rules)
         self._max_tokens = max_tokens
@@ -598,6 +600,10 @@ class CompiledReads:
         return body
 
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
+        """The plan of a document, or None for the executor; documents over ``max_chars``
+        are neither compiled nor remembered (the caches' memory stays bounded)."""
+        if len(query) > self._max_chars:
+            return None
         key = (query, operation_name)
         try:
             plan = self._plans[key]

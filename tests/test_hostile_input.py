@@ -147,3 +147,35 @@ async def test_server_still_healthy(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_long_documents_are_never_cached(make_caller) -> None:
+    """A document over STUDYPILOT_MAX_CACHED_QUERY_CHARS is answered but kept by no cache:
+    otherwise 1,024 distinct multi-megabyte documents would each stay in memory."""
+    from uuid import uuid4
+
+    from schema import BoundedParserCache, BoundedValidationCache
+
+    parse_cache = BoundedParserCache(1024, 1).cached_parse_document
+    validate_cache = BoundedValidationCache(1024, 1).cached_validate_document
+    reads = build_schema(Settings()).compiled_reads
+    assert reads is not None
+
+    def sizes() -> tuple[int, int]:
+        return parse_cache.cache_info().currsize, validate_cache.cache_info().currsize
+
+    caller = make_caller()
+    long_id = "x" * Settings().max_cached_query_chars
+    long_query = f'{{ session(id: "{long_id}") {{ id }} me {{ email }} }}'  # the executor's
+    before = sizes()
+    assert await caller.data(long_query) == {"session": None, "me": {"email": None}}
+    assert sizes() == before
+    long_compilable = f'{{ session(id: "{long_id}") {{ id }} }}'
+    assert await caller.data(long_compilable) == {"session": None}
+    assert reads.plan(long_compilable, None) is None and len(reads._plans) == 0
+
+    compiled = f'{{ session(id: "{uuid4()}") {{ id }} }}'  # answered by a compiled read
+    assert reads.plan(compiled, None) is not None and len(reads._plans) == 1
+    executed = f'{{ a: session(id: "{uuid4()}") {{ id }} me {{ email }} }}'
+    assert await caller.data(executed) == {"a": None, "me": {"email": None}}
+    assert sizes() == (before[0] + 1, before[1] + 1)
