@@ -63,9 +63,16 @@ TABLES: dict[str, Table] = {
     ),
 }
 
-# The caller's session by id (a NULL parameter, for a malformed id, finds nothing).
+# The caller's session / topic / quiz by id (a NULL parameter, for a malformed id or one
+# of another type, finds nothing); as SELECT_SESSIONS_BY_IDS, SELECT_TOPICS_BY_IDS and
+# SELECT_QUIZZES_BY_IDS.
 SESSION_BY_ID = Relation(
     "session", False, "FROM study_sessions {c} WHERE {c}.id = {arg} AND {c}.user_id = $1")
+TOPIC_BY_ID = Relation(
+    "topic", False, "FROM topics {c} JOIN study_sessions owner ON owner.id = {c}.session_id "
+                    "WHERE {c}.id = {arg} AND owner.user_id = $1")
+QUIZ_BY_ID = Relation(
+    "quiz", False, "FROM quizzes {c} WHERE {c}.id = {arg} AND {c}.user_id = $1")
 
 # A page of the caller's sessions, newest first, as session_store.SELECT_SESSIONS_PAGE
 # ({at}, {sid}: the cursor's (created_at, id), NULL for the first page; {fetch}: the page

@@ -198,8 +198,8 @@ SETTINGS: tuple[Setting, ...] = (
             "permessage-deflate on websockets; off by default: steps are small and "
             "compressing each frame for each subscriber costs ~20 us of CPU."),
     Setting("STUDYPILOT_COMPILED_READS", "compiled_reads", _bool,
-            "Answer read queries over `session`/`sessions`, their topics and quizzes with one "
-            "SQL statement (schema/compiled.py); other documents go through the executor."),
+            "Answer read queries over `session`/`sessions`/`node`, topics and quizzes with "
+            "one SQL statement (schema/compiled.py); other documents go through the executor."),
     Setting("STUDYPILOT_ACCESS_LOG", "access_log", _bool,
             "Log every HTTP request (uvicorn's access log); off by default, it costs CPU."),
     Setting("STUDYPILOT_LOG_LEVEL", "log_level", str,

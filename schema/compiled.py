@@ -3,13 +3,13 @@ by ONE SQL statement and a prebuilt result builder, instead of graphql-core's
 field-by-field execution with DataLoaders.
 
 What it covers (``OBJECTS`` and ``ROOTS``; their SQL in ``agents/session_reads.py``):
-``session(id:)`` and ``sessions(first:, after:)`` (edges, cursors, nodes, pageInfo,
-totalCount) with the scalar fields of ``StudySession``, ``Topic`` and ``Quiz``, ``topics``,
-``currentTopic``, ``quizzes`` and ``__typename``, through aliases, repeated fields and
-fragments (named or inline) whose type condition holds. Anything else in a document
-(another root field, a field with arguments, a directive, a subscription or mutation, a
-field not in the tables) makes the whole document "not compilable", and the normal
-executor answers it.
+``session(id:)``, ``sessions(first:, after:)`` (edges, cursors, nodes, pageInfo,
+totalCount) and ``node(id:)`` (for sessions, topics and quizzes), with the scalar fields of
+``StudySession``, ``Topic`` and ``Quiz``, ``topics``, ``currentTopic``, ``quizzes`` and
+``__typename``, through aliases, repeated fields and fragments (named or inline) whose
+type condition holds. Anything else in a document (another root field, a field with
+arguments, a directive, a subscription or mutation, a field not in the tables) makes the
+whole document "not compilable", and the normal executor answers it.
 
 How it stays the executor's equal: a document is compiled only after it passed the same
 parse limits and validation rules as the executor's (``CompiledReads.plan``); each leaf
@@ -159,10 +159,20 @@ class Page:
     count: str
 
 
-ROOTS: dict[str, Root | Page] = {
+@dataclass(frozen=True)
+class AnyNode:
+    """Relay's ``node(id:)``: the object type comes from the id, so each possible type has
+    its subquery and only the one the id names gets the UUID (the others NULL)."""
+
+    relations: dict[str, session_reads.Relation]
+
+
+ROOTS: dict[str, Root | Page | AnyNode] = {
     "session": Root(session_reads.SESSION_BY_ID, arg="id", id_type="StudySession"),
     "sessions": Page("session", session_reads.SESSIONS_PAGE, session_reads.SESSIONS_PAGE_ORDER,
                      session_reads.SESSIONS_COUNT),
+    "node": AnyNode({"StudySession": session_reads.SESSION_BY_ID,
+                     "Topic": session_reads.TOPIC_BY_ID, "Quiz": session_reads.QUIZ_BY_ID}),
 }
 
 Row = list[Any]
@@ -211,6 +221,24 @@ class IdArgument:
 
 
 @dataclass(frozen=True)
+class NodeArgument:
+    """``node(id:)``'s id as one parameter per possible type: its UUID for the type it
+    names, NULL for the others (the resolver's null for a bare UUID or a malformed id)."""
+
+    field_def: GraphQLField
+    node: FieldNode
+    types: tuple[str, ...]
+
+    def values(self, variables: dict[str, Any]) -> list[Any]:
+        raw = _arguments(self.field_def, self.node, variables)["id"]
+        try:
+            type_name, found = ids.parse(raw)
+        except ValueError:
+            type_name, found = None, None
+        return [found if type_name == name else None for name in self.types]
+
+
+@dataclass(frozen=True)
 class PageArguments:
     """``first`` and ``after`` of the sessions connection, as three SQL parameters (the
     cursor's created_at and id, the page size + 1); a value the resolver refuses (with
@@ -237,7 +265,7 @@ class Plan:
 
     sql: str
     variable_definitions: tuple[Any, ...]
-    arguments: tuple[IdArgument | PageArguments, ...]
+    arguments: tuple[IdArgument | PageArguments | NodeArgument, ...]
     build: Build
 
     def parameters(self, user_id: UUID, raw_variables: Mapping[str, Any] | None,
@@ -274,7 +302,7 @@ class Compiler:
         self.fragments = {d.name.value: d for d in document.definitions
                           if isinstance(d, FragmentDefinitionNode)}
         self.aliases = (f"t{n}" for n in itertools.count())
-        self.arguments: list[IdArgument | PageArguments] = []
+        self.arguments: list[IdArgument | PageArguments | NodeArgument] = []
         self.parameters = 1  # $1 is the caller's user id
 
     def compile(self) -> Plan:
@@ -296,7 +324,11 @@ class Compiler:
                 raise NotCompilable(f"root field {name}")
             field_def = query_type.fields[name]
             # (a repeated response key has the same arguments: validation checked it)
-            if isinstance(root, Page):
+            if isinstance(root, AnyNode):
+                types = tuple(root.relations)
+                self.arguments.append(NodeArgument(field_def, nodes[0], types))
+                sql, build = self._any_node(root, field_def, nodes, self._allocate(len(types)))
+            elif isinstance(root, Page):
                 self.arguments.append(PageArguments(field_def, nodes[0], self.max_page_size))
                 sql, build = self._page(root, field_def, nodes, *self._allocate(3))
             else:
@@ -317,6 +349,34 @@ class Compiler:
         made = [f"${self.parameters + k + 1}" for k in range(n)]
         self.parameters += n
         return made
+
+    def _any_node(self, root: AnyNode, field_def: GraphQLField, nodes: list[FieldNode],
+                  parameters: list[str]) -> tuple[str, Build]:
+        """One subquery per object type the id may name; the answer is the one that found a
+        row (at most one has a parameter), or null."""
+        columns, builds = [], []
+        for (type_name, relation), parameter in zip(root.relations.items(), parameters,
+                                                    strict=True):
+            object_type = self.schema.get_type(type_name)
+            if not isinstance(object_type, GraphQLObjectType):
+                raise NotCompilable(f"type {type_name}")
+            table_name, fields = OBJECTS[type_name]
+            if table_name != relation.table:
+                raise NotCompilable(f"type {type_name}")
+            select = _Select(next(self.aliases))
+            builds.append(self._object(object_type, session_reads.TABLES[table_name], fields,
+                                       nodes, select))
+            source = relation.source.format(c=select.alias, p="", arg=parameter)
+            columns.append(f"(SELECT {select.row_sql()} {source})")
+        pairs = tuple(enumerate(builds))
+
+        def build(value: Row) -> Any:
+            for index, build_one in pairs:
+                if value[index] is not None:
+                    return build_one(value[index])
+            return None
+
+        return f"json_build_array({', '.join(columns)})", build
 
     def _page(self, page: Page, field_def: GraphQLField, nodes: list[FieldNode], at: str,
               sid: str, fetch: str) -> tuple[str, Build]:

@@ -30,6 +30,14 @@ FULL = """query Full($id: ID!) { session(id: $id) {
   topics { __typename id name status masteryScore position estimatedMinutes
            quizzes { __typename id timeEstimateMinutes score } } } }"""
 
+NODE = """query Node($id: ID!) { node(id: $id) {
+  __typename id
+  ... on StudySession { state topics { id name } }
+  ...T
+  ... on Quiz { score timeEstimateMinutes }
+} }
+fragment T on Topic { name position quizzes { id score } }"""
+
 BENCH = ("query Read($id: ID!) { session(id: $id) { id examType state "
          "topics { id name status masteryScore quizzes { id timeEstimateMinutes } } } }")
 
@@ -52,7 +60,7 @@ NOT_COMPILED = [
     "query($id: ID!) { session(id: $id) { history { edges { node { seq } } } } }",
     "query($id: ID!) { session(id: $id) { id } me { email } }",
     "query($id: ID!, $on: Boolean!) { session(id: $id) { id @include(if: $on) state } }",
-    "query($id: ID!) { node(id: $id) { id } }",
+    "query($id: ID!) { node(id: $id) { id ... on Topic { explanation { topic } } } }",
     # (a mutation that changes nothing: each document is posted twice)
     'mutation { generatePlan(sessionId: "nope") { session { id } userErrors { code } } }',
     "{ __typename }",
@@ -102,6 +110,14 @@ async def _studied_session(caller: Caller, db: Db) -> str:
     return sid
 
 
+async def _studied_topic(caller: Caller, db: Db) -> str:
+    sid = await _studied_session(caller, db)
+    data = await caller.data("query($id: ID!) { session(id: $id) { topics { id } } }",
+                             {"id": sid})
+    topic: str = data["session"]["topics"][0]["id"]
+    return topic
+
+
 async def test_compiled_equals_executor(make_caller, db, plain, compiled) -> None:
     caller: Caller = make_caller("reader@example.com")
     auth = {"Authorization": f"Bearer {caller.token}"}
@@ -132,6 +148,20 @@ async def test_compiled_equals_executor(make_caller, db, plain, compiled) -> Non
     [score] = [q["score"] for q in full["topics"][0]["quizzes"]]
     assert 0 < score < 1  # two of its questions answered wrong
     assert full["topics"][1]["quizzes"] == [] and len(full["topics"]) > 3
+
+    # Relay's node(id:), for each type it may name (and null for the rest).
+    quiz_id = full["topics"][0]["quizzes"][0]["id"]
+    other_topic = await _studied_topic(make_caller(), db)
+    for id_ in [sid, topic_id, quiz_id, empty, bare, other, other_topic, str(uuid.uuid4()),
+                "not-an-id", ids.encode("Nope", uuid.uuid4())]:
+        response, answered = await _both(plain, compiled,
+                                         {"query": NODE, "variables": {"id": id_}}, auth)
+        assert answered == 1 and "errors" not in response.json(), id_
+    nodes = [(await caller.data(NODE, {"id": id_}))["node"] for id_ in [sid, topic_id, quiz_id]]
+    assert [n["__typename"] for n in nodes] == ["StudySession", "Topic", "Quiz"]
+    assert nodes[0]["topics"] and nodes[1]["quizzes"] and nodes[2]["score"] == score
+    assert (await caller.data(NODE, {"id": bare}))["node"] is None  # node needs a global id
+    assert (await caller.data(NODE, {"id": other_topic}))["node"] is None
 
     # Answered null by both, compiled: absent, another user's, malformed, of another type.
     for id_ in [other, str(uuid.uuid4()), "not-an-id", topic_id, "x" * 300]:
