@@ -65,6 +65,8 @@ NOT_COMPILED = [
     'mutation { generatePlan(sessionId: "nope") { session { id } userErrors { code } } }',
     "{ __typename }",
     "query($id: ID!) { session(id: $id) { nope } }",  # invalid: the executor's error
+    # over the alias limit (30): refused by the same validation rules, by the executor
+    "query($id: ID!) { " + " ".join(f"a{n}: session(id: $id) {{ id }}" for n in range(31)) + " }",
 ]
 
 
