@@ -21,9 +21,12 @@ def _dumps(value: Any) -> str:
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """Per-connection set-up: jsonb/json as Python objects."""
+    """Per-connection set-up: jsonb/json as Python objects, and floats written as text in
+    full precision whatever the server's configuration (compiled reads carry floats as
+    JSON text; asyncpg's binary floats are exact)."""
     for name in ("jsonb", "json"):
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+    await conn.execute("SET extra_float_digits = 3")
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:

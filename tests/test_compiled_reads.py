@@ -306,3 +306,10 @@ async def test_sessions_pages_equal_the_executor(make_caller, db, plain, compile
         response, answered = await _both(plain, compiled, {"query": PAGE, "variables": variables},
                                          auth)
         assert answered == 0 and "errors" in response.json(), variables
+
+
+async def test_floats_leave_postgresql_in_full_precision(db) -> None:
+    """Compiled reads carry a float (a quiz score) as PostgreSQL's JSON text; every pool
+    connection writes floats exactly, even on a server configured with fewer digits."""
+    assert await db.fetchval("SHOW extra_float_digits") == "3"
+    assert await db.fetchval("SELECT to_json((2.0 / 3)::float8)") == 2 / 3
