@@ -20,13 +20,16 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# Sent when each connection starts: floats written as text in full precision whatever the
+# server's configuration (compiled reads carry floats as JSON text; asyncpg's binary
+# floats are exact).
+SERVER_SETTINGS = {"extra_float_digits": "3"}
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """Per-connection set-up: jsonb/json as Python objects, and floats written as text in
-    full precision whatever the server's configuration (compiled reads carry floats as
-    JSON text; asyncpg's binary floats are exact)."""
+    """Per-connection set-up: jsonb/json as Python objects."""
     for name in ("jsonb", "json"):
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
-    await conn.execute("SET extra_float_digits = 3")
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -42,7 +45,8 @@ class Db:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.url = url
         self.database = databases.Database(
-            url, min_size=min_size, max_size=max_size, init=init_connection, reset=keep_session
+            url, min_size=min_size, max_size=max_size, init=init_connection, reset=keep_session,
+            server_settings=SERVER_SETTINGS,
         )
 
     async def connect(self) -> None:

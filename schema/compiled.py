@@ -57,6 +57,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     get_named_type,
+    get_operation_ast,
     parse,
     specified_rules,
 )
@@ -344,6 +345,15 @@ class Compiler:
                     variable_definitions=tuple(self.operation.variable_definitions or ()),
                     arguments=tuple(self.arguments), build=_object(entries))
 
+    @staticmethod
+    def _table(object_type: Any, table_name: str
+               ) -> tuple[session_reads.Table, dict[str, Leaf | Link]]:
+        """The table behind ``object_type`` and its fields, which must be ``table_name``."""
+        found, fields = OBJECTS.get(getattr(object_type, "name", ""), ("", {}))
+        if not isinstance(object_type, GraphQLObjectType) or found != table_name:
+            raise NotCompilable(f"type {object_type}")
+        return session_reads.TABLES[found], fields
+
     def _allocate(self, n: int) -> list[str]:
         """The next ``n`` SQL parameter placeholders."""
         made = [f"${self.parameters + k + 1}" for k in range(n)]
@@ -358,14 +368,10 @@ class Compiler:
         for (type_name, relation), parameter in zip(root.relations.items(), parameters,
                                                     strict=True):
             object_type = self.schema.get_type(type_name)
-            if not isinstance(object_type, GraphQLObjectType):
-                raise NotCompilable(f"type {type_name}")
-            table_name, fields = OBJECTS[type_name]
-            if table_name != relation.table:
-                raise NotCompilable(f"type {type_name}")
+            table, fields = self._table(object_type, relation.table)
             select = _Select(next(self.aliases))
-            builds.append(self._object(object_type, session_reads.TABLES[table_name], fields,
-                                       nodes, select))
+            builds.append(self._object(object_type, table, fields, nodes,  # type: ignore[arg-type]
+                                       select))
             source = relation.source.format(c=select.alias, p="", arg=parameter)
             columns.append(f"(SELECT {select.row_sql()} {source})")
         pairs = tuple(enumerate(builds))
@@ -384,10 +390,7 @@ class Compiler:
         the resolver builds it (cursor = base64 of "<created_at isoformat>|<id>")."""
         connection = _unwrap(field_def.type)[0]
         node_type = _unwrap(connection.fields["nodes"].type)[0]
-        table_name, fields = OBJECTS[node_type.name]
-        if table_name != page.table:
-            raise NotCompilable(f"type {node_type.name}")
-        table = session_reads.TABLES[table_name]
+        table, fields = self._table(node_type, page.table)
         select = _Select(next(self.aliases))
         created = select.column(table.columns["created_at"].format(a=select.alias))
         ident = select.column(table.columns["id"].format(a=select.alias))
@@ -472,13 +475,11 @@ class Compiler:
                   nodes: list[FieldNode], *, parent_alias: str, arg: str = "") -> tuple[str, Build]:
         """A relation's subquery (one column of its parent's row) and its builder."""
         target, non_null, is_list = _unwrap(field_def.type)
-        if not isinstance(target, GraphQLObjectType) or is_list != relation.many:
+        if is_list != relation.many:
             raise NotCompilable(f"type of {nodes[0].name.value}")
-        table, fields = OBJECTS.get(target.name, ("", {}))
-        if table != relation.table:
-            raise NotCompilable(f"type {target.name}")
+        table, fields = self._table(target, relation.table)
         select = _Select(next(self.aliases))
-        build = self._object(target, session_reads.TABLES[table], fields, nodes, select)
+        build = self._object(target, table, fields, nodes, select)
         source = relation.source.format(c=select.alias, p=parent_alias, arg=arg)
         if relation.many:
             order = f" ORDER BY {relation.order.format(c=select.alias)}" if relation.order else ""
@@ -572,22 +573,27 @@ def _selection_sets(nodes: list[FieldNode]) -> list[SelectionSetNode]:
     return [node.selection_set for node in nodes if node.selection_set is not None]
 
 
-def _computed(object_type: GraphQLObjectType, name: str,
-              value: Callable[[_PageRows], Any]) -> Callable[[_PageRows], Any]:
-    """A field whose value the resolver computes, serialized by its GraphQL type."""
-    field_def = object_type.fields[name]
+def _serializer(field_def: GraphQLField) -> Callable[[Any], Any]:
+    """What graphql-core does with a leaf's value: null (refused for a non-null field: the
+    executor answers instead), else the GraphQL type's ``serialize``."""
     serialize = get_named_type(field_def.type).serialize  # type: ignore[union-attr]
     non_null = isinstance(field_def.type, GraphQLNonNull)
 
-    def build(page: _PageRows) -> Any:
-        found = value(page)
-        if found is None:
+    def complete(value: Any) -> Any:
+        if value is None:
             if non_null:
-                raise Fallback(f"no value for the non-null {name}")
+                raise Fallback("null in a non-null field")
             return None
-        return serialize(found)
+        return serialize(value)
 
-    return build
+    return complete
+
+
+def _computed(object_type: GraphQLObjectType, name: str,
+              value: Callable[[_PageRows], Any]) -> Callable[[_PageRows], Any]:
+    """A field whose value the resolver computes, serialized by its GraphQL type."""
+    complete = _serializer(object_type.fields[name])
+    return lambda page: complete(value(page))
 
 
 def _constant(value: str) -> Callable[[Any], str]:
@@ -595,18 +601,10 @@ def _constant(value: str) -> Callable[[Any], str]:
 
 
 def _leaf(index: int, convert: Callable[[Any], Any] | None, field_def: GraphQLField) -> Build:
-    serialize = get_named_type(field_def.type).serialize  # type: ignore[union-attr]
-    non_null = isinstance(field_def.type, GraphQLNonNull)
-
-    def build(row: Row) -> Any:
-        raw = row[index]
-        if raw is None:
-            if non_null:
-                raise Fallback("NULL in a non-null field")
-            return None
-        return serialize(convert(raw) if convert is not None else raw)
-
-    return build
+    complete = _serializer(field_def)
+    if convert is None:
+        return lambda row: complete(row[index])
+    return lambda row: complete(None if row[index] is None else convert(row[index]))
 
 
 def _item(index: int, build: Build) -> Build:
@@ -683,12 +681,7 @@ class CompiledReads:
             return None
         if validate_document(self.schema, document, self._rules):
             return None
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if operation_name is None:
-            operation = operations[0] if len(operations) == 1 else None
-        else:
-            operation = next((o for o in operations
-                              if o.name is not None and o.name.value == operation_name), None)
+        operation = get_operation_ast(document, operation_name)
         if operation is None:
             return None
         try:

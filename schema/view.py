@@ -24,6 +24,7 @@ from app.graphiql import graphiql_html
 from app.services import Services
 from schema.compiled import Fallback
 from schema.context import Context
+from schema.errors import Unauthenticated
 
 
 def json_error(status: int, message: str, code: str) -> JSONResponse:
@@ -90,11 +91,10 @@ class GraphQLView(GraphQL[Context, None]):
         if plan is None:
             return None
         services: Services = request.app.state.services
+        caller = Context(services=services, authorization=request.headers.get("authorization"))
         try:
-            identity = services.authenticator.verify(request.headers.get("authorization"))
-            await services.users.ensure(identity)
-            body = await reads.answer(plan, services.db, identity.user_id, variables)
-        except (AuthError, Fallback):
+            body = await reads.answer(plan, services.db, await caller.user_id(), variables)
+        except (Unauthenticated, Fallback):
             return None
         except Exception:  # the executor answers (and logs it if it recurs)
             logger.warning("compiled read failed; the executor answers", exc_info=True)
